@@ -1,0 +1,1 @@
+"""Local development server: embedded moto backend and chalice local."""
