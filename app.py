@@ -1,0 +1,18 @@
+"""NT² Cloud Sync API: the Chalice app. Routes live in chalicelib/routes (one blueprint each)."""
+
+from __future__ import annotations
+
+import logging
+
+from chalice import Chalice
+
+from chalicelib.routes import attachments, devices, identity, meta, premium, sync, vault
+from chalicelib.routes.http import cors_middleware
+
+app = Chalice(app_name="nt2-sync")
+app.log.setLevel(logging.INFO)
+logging.getLogger("nt2sync").setLevel(logging.INFO)
+
+for blueprint in (meta, identity, vault, sync, devices, attachments, premium):
+    app.register_blueprint(blueprint.bp)
+app.register_middleware(cors_middleware, "http")

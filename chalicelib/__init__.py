@@ -1,0 +1,1 @@
+"""NT² Cloud Sync server library (no chalice import outside routes/)."""

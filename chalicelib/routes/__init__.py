@@ -1,0 +1,1 @@
+"""Chalice blueprints, one per route group: parse → call → respond."""

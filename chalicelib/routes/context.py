@@ -1,0 +1,18 @@
+"""Per-request helpers the blueprints share: the table and the caller."""
+
+from __future__ import annotations
+
+from chalice.app import Request as ChaliceRequest
+
+from chalicelib.identity import Principal, authenticate
+from chalicelib.routes.http import bearer_token
+from chalicelib.store.table import Table
+
+
+def table() -> Table:
+    return Table()
+
+
+def principal(request: ChaliceRequest) -> Principal:
+    """The authenticated caller (401 otherwise)."""
+    return authenticate(table(), bearer_token(request))

@@ -1,0 +1,82 @@
+"""§5 routes: push, pull, status."""
+
+from __future__ import annotations
+
+from chalice import Blueprint, Response
+
+from chalicelib.routes.context import principal, table
+from chalicelib.routes.http import json_response, operation, parse_body, parse_query
+from chalicelib.settings import get_settings
+from chalicelib.shared.models.sync import (
+    PullQuery,
+    PullResponse,
+    PushRequest,
+    PushResponse,
+    StatusResponse,
+)
+from chalicelib.sync import pull as pull_rules
+from chalicelib.sync import push as push_rules
+from chalicelib.sync import status as status_rules
+
+bp = Blueprint(__name__)
+
+_AUTH = ("unauthorized", "session_expired", "session_revoked")
+
+
+@operation(
+    bp,
+    "/api/sync/push",
+    "POST",
+    summary="Push a batch of item writes",
+    tag="sync",
+    body=PushRequest,
+    response=PushResponse,
+    errors=(
+        "invalid_request",
+        "invalid_encoding",
+        "duplicate_item",
+        "payload_too_large",
+        *_AUTH,
+        "premium_required",
+        "vault_not_found",
+        "batch_mismatch",
+        "unavailable",
+    ),
+)
+def push() -> Response:
+    request = bp.current_request
+    req = parse_body(request, PushRequest)
+    push_rules.check_duplicates(req)
+    caller = principal(request)
+    return json_response(push_rules.push(table(), get_settings(), caller, req))
+
+
+@operation(
+    bp,
+    "/api/sync/pull",
+    "GET",
+    summary="Pull changes after a watermark",
+    tag="sync",
+    query=PullQuery,
+    response=PullResponse,
+    errors=("invalid_request", *_AUTH, "vault_not_found", "resync_required", "unavailable"),
+)
+def pull() -> Response:
+    request = bp.current_request
+    query = parse_query(request, PullQuery)
+    caller = principal(request)
+    return json_response(pull_rules.pull(table(), caller, query))
+
+
+@operation(
+    bp,
+    "/api/sync/status",
+    "GET",
+    summary="Sync status of this vault and replica",
+    tag="sync",
+    response=StatusResponse,
+    errors=_AUTH,
+)
+def status() -> Response:
+    caller = principal(bp.current_request)
+    return json_response(StatusResponse(**status_rules.status(caller, get_settings())))

@@ -1,0 +1,75 @@
+"""The one place that names environment variables; read lazily on every call.
+
+`chalice.test.Client` and stage configs set variables per request, so nothing here is read
+at import time.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+PUBLIC_API_URL = "PUBLIC_API_URL"
+PREMIUM_SYNC_REQUIRED = "PREMIUM_SYNC_REQUIRED"
+ALLOWED_ORIGINS = "ALLOWED_ORIGINS"
+TABLE_NAME = "TABLE_NAME"
+BUCKET_NAME = "BUCKET_NAME"
+TOMBSTONE_RETENTION_DAYS = "TOMBSTONE_RETENTION_DAYS"
+ATTACHMENT_QUOTA_BYTES = "ATTACHMENT_QUOTA_BYTES"
+ATTACHMENT_MAX_BYTES = "ATTACHMENT_MAX_BYTES"
+LEMONSQUEEZY_CHECKOUT_URL = "LEMONSQUEEZY_CHECKOUT_URL"
+LEMONSQUEEZY_SIGNING_SECRET = "LEMONSQUEEZY_SIGNING_SECRET"  # noqa: S105 - a variable name
+AWS_ENDPOINT_URL = "AWS_ENDPOINT_URL"
+AWS_REGION = "AWS_REGION"
+
+DEFAULT_TABLE = "nt2-sync"
+DEFAULT_BUCKET = "nt2-sync-attachments"
+
+
+def _flag(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or not raw.strip():
+        return default
+    return int(raw)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Typed view of the environment at one moment."""
+
+    public_api_url: str
+    premium_sync_required: bool
+    allowed_origins: tuple[str, ...]
+    table_name: str
+    bucket_name: str
+    tombstone_retention_days: int
+    attachment_quota_bytes: int
+    attachment_max_bytes: int
+    lemonsqueezy_checkout_url: str
+    lemonsqueezy_signing_secret: str
+    aws_endpoint_url: str | None
+    aws_region: str
+
+
+def get_settings() -> Settings:
+    """Read the settings now (cheap: a handful of environ look-ups)."""
+    env = os.environ
+    origins = tuple(o.strip() for o in env.get(ALLOWED_ORIGINS, "").split(",") if o.strip())
+    return Settings(
+        public_api_url=env.get(PUBLIC_API_URL, "http://127.0.0.1:8000").rstrip("/"),
+        premium_sync_required=_flag(env.get(PREMIUM_SYNC_REQUIRED)),
+        allowed_origins=origins,
+        table_name=env.get(TABLE_NAME, DEFAULT_TABLE),
+        bucket_name=env.get(BUCKET_NAME, DEFAULT_BUCKET),
+        tombstone_retention_days=_int(TOMBSTONE_RETENTION_DAYS, 90),
+        attachment_quota_bytes=_int(ATTACHMENT_QUOTA_BYTES, 1 << 30),
+        attachment_max_bytes=_int(ATTACHMENT_MAX_BYTES, 100 << 20),
+        lemonsqueezy_checkout_url=env.get(LEMONSQUEEZY_CHECKOUT_URL, ""),
+        lemonsqueezy_signing_secret=env.get(LEMONSQUEEZY_SIGNING_SECRET, ""),
+        aws_endpoint_url=env.get(AWS_ENDPOINT_URL) or None,
+        aws_region=env.get(AWS_REGION) or env.get("AWS_DEFAULT_REGION") or "us-east-1",
+    )

@@ -1,0 +1,1 @@
+"""DynamoDB and S3 access: key helpers, schema, clients, retries."""

@@ -1,0 +1,85 @@
+"""Single-table key helpers; the design is in docs/TABLE_DESIGN.md."""
+
+from __future__ import annotations
+
+META_SK = "META"
+
+
+def key_pk(key_did: str) -> dict[str, dict[str, str]]:
+    """Key of the keyDid → vaultId pointer."""
+    return {"pk": {"S": f"KEY#{key_did}"}, "sk": {"S": "KEY"}}
+
+
+def vault_pk(vault_id: str) -> str:
+    """Partition of everything a vault owns."""
+    return f"VAULT#{vault_id}"
+
+
+def meta_key(vault_id: str) -> dict[str, dict[str, str]]:
+    """Key of the vault head row (watermark, salt, counts)."""
+    return {"pk": {"S": vault_pk(vault_id)}, "sk": {"S": META_SK}}
+
+
+def item_sk(item_id: str) -> str:
+    return f"ITEM#{item_id}"
+
+
+def item_key(vault_id: str, item_id: str) -> dict[str, dict[str, str]]:
+    return {"pk": {"S": vault_pk(vault_id)}, "sk": {"S": item_sk(item_id)}}
+
+
+def batch_prefix(replica_id: str, batch_id: str) -> str:
+    return f"BATCH#{replica_id}#{batch_id}#"
+
+
+def batch_chunk_sk(replica_id: str, batch_id: str, chunk: int) -> str:
+    return f"{batch_prefix(replica_id, batch_id)}{chunk:04d}"
+
+
+def batch_conflict_sk(replica_id: str, batch_id: str, chunk: int, index: int) -> str:
+    return f"{batch_chunk_sk(replica_id, batch_id, chunk)}#C#{index:03d}"
+
+
+def device_sk(replica_id: str) -> str:
+    return f"DEVICE#{replica_id}"
+
+
+def device_key(vault_id: str, replica_id: str) -> dict[str, dict[str, str]]:
+    return {"pk": {"S": vault_pk(vault_id)}, "sk": {"S": device_sk(replica_id)}}
+
+
+def attachment_sk(attachment_id: str) -> str:
+    return f"ATT#{attachment_id}"
+
+
+def attachment_key(vault_id: str, attachment_id: str) -> dict[str, dict[str, str]]:
+    return {"pk": {"S": vault_pk(vault_id)}, "sk": {"S": attachment_sk(attachment_id)}}
+
+
+def attachment_object_key(vault_id: str, attachment_id: str) -> str:
+    """S3 object key: under a per-vault prefix (the stable vaultId survives rotation)."""
+    return f"vaults/{vault_id}/{attachment_id}"
+
+
+def subscription_sk(subscription_id: str) -> str:
+    return f"ENT#SUB#{subscription_id}"
+
+
+PROMO_ENTITLEMENT_SK = "ENT#PROMO"
+ENTITLEMENT_PREFIX = "ENT#"
+
+
+def promo_use_sk(code_hash: str) -> str:
+    return f"PROMOUSE#{code_hash}"
+
+
+def promo_key(code_hash: str) -> dict[str, dict[str, str]]:
+    return {"pk": {"S": f"PROMO#{code_hash}"}, "sk": {"S": "PROMO"}}
+
+
+def nonce_key(nonce: str) -> dict[str, dict[str, str]]:
+    return {"pk": {"S": f"NONCE#{nonce}"}, "sk": {"S": "NONCE"}}
+
+
+def session_key(token_hash: str) -> dict[str, dict[str, str]]:
+    return {"pk": {"S": f"SESSION#{token_hash}"}, "sk": {"S": "SESSION"}}

@@ -1,0 +1,1 @@
+"""Replica sync (PROTOCOL.md §5): push, pull, status, tombstone retention."""

@@ -1,0 +1,341 @@
+"""Push (PROTOCOL.md §5): per-item optimistic concurrency, exactly-once batches.
+
+One `TransactWriteItems` per chunk commits, atomically: the vault head (sequence advanced,
+counts adjusted, conditional on the head we read — so commit order is version order), the
+writer's device row (conditional on not revoked), the chunk's idempotency record, and the
+accepted items (each conditional on its baseVersion). A crash between chunks leaves whole
+chunks; a retry finds their records and resumes after the last one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from chalicelib.clock import now_ms
+from chalicelib.entitlements import require_premium
+from chalicelib.errors import ApiError, unavailable
+from chalicelib.identity import Principal
+from chalicelib.settings import Settings
+from chalicelib.shared.models.sync import PushItem, PushRequest
+from chalicelib.store import keys
+from chalicelib.store.table import Item, Table, error_code, from_item, to_av, to_item
+from chalicelib.sync.items import item_row, wire_item
+
+MAX_ACTIONS = 100
+FIXED_ACTIONS = 3  # head, device, chunk record
+TXN_BYTE_BUDGET = 3_500_000  # under DynamoDB's 4 MB per transaction, with room for keys
+ITEM_OVERHEAD = 400  # keys, attribute names, condition values per action
+BATCH_TTL_S = 48 * 3600  # ≥ 24 h of idempotency, as promised
+MAX_COMMIT_ATTEMPTS = 25
+
+
+def request_hash(req: PushRequest) -> str:
+    """Hash of the parsed items: whitespace and key order do not matter."""
+    canonical = json.dumps(
+        [i.model_dump() for i in req.items], sort_keys=True, separators=(",", ":")
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def check_duplicates(req: PushRequest) -> None:
+    seen: set[str] = set()
+    for item in req.items:
+        if item.id in seen:
+            raise ApiError("duplicate_item", f"Item {item.id} appears twice in this push.")
+        seen.add(item.id)
+
+
+@dataclass
+class _Batch:
+    """What is known about a batch while it is being committed."""
+
+    vault_id: str
+    replica_id: str
+    key_did: str
+    batch_id: str
+    req_hash: str
+    items: list[PushItem]
+    results: list[dict[str, Any]] = field(default_factory=list)
+    chunks: int = 0
+    watermark: int = 0
+
+
+def push(
+    table: Table, settings: Settings, principal: Principal, req: PushRequest
+) -> dict[str, Any]:
+    """Apply a batch; a replayed batchId returns the first answer and writes nothing."""
+    check_duplicates(req)
+    vault_id, meta = principal.require_vault()
+    require_premium(meta, settings)
+    batch = _Batch(
+        vault_id,
+        principal.replica_id,
+        principal.key_did,
+        req.batchId,
+        request_hash(req),
+        list(req.items),
+    )
+    _load_committed(table, batch)
+    head = int(meta["seq"])
+    while len(batch.results) < len(batch.items):
+        head = _commit_next_chunk(table, batch, head)
+    return {"watermark": batch.watermark, "results": batch.results}
+
+
+def _load_committed(table: Table, batch: _Batch) -> None:
+    """Read the chunk records a previous attempt of this batch committed (strongly consistent)."""
+    prefix = keys.batch_prefix(batch.replica_id, batch.batch_id)
+    rows = list(
+        table.query_all(
+            "pk = :pk AND begins_with(sk, :prefix)",
+            {":pk": keys.vault_pk(batch.vault_id), ":prefix": prefix},
+        )
+    )
+    now_s = now_ms() // 1000
+    live = [r for r in rows if int(r.get("ttl", now_s + 1)) > now_s]  # TTL deletes late
+    chunk_rows = sorted((r for r in live if "#C#" not in r["sk"]), key=lambda r: r["sk"])
+    snapshots = {r["sk"]: r for r in live if "#C#" in r["sk"]}
+    batch.results, batch.chunks = [], 0
+    for row in chunk_rows:
+        if row["reqHash"] != batch.req_hash:
+            raise ApiError("batch_mismatch", "This batchId was used for different items.")
+        if int(row["start"]) != len(batch.results):
+            break  # chunks are committed in order; anything else is not ours to trust
+        for entry in json.loads(row["results"]):
+            if "v" in entry:
+                batch.results.append(
+                    {"id": entry["i"], "status": "accepted", "version": entry["v"]}
+                )
+                continue
+            current = None
+            if entry.get("c") is not None:
+                snap_sk = keys.batch_conflict_sk(
+                    batch.replica_id, batch.batch_id, batch.chunks, entry["c"]
+                )
+                current = wire_item(snapshots[snap_sk])
+            batch.results.append({"id": entry["i"], "status": "conflict", "current": current})
+        batch.chunks += 1
+        batch.watermark = int(row["watermark"])
+
+
+def _commit_next_chunk(table: Table, batch: _Batch, head: int) -> int:
+    """Commit the next chunk; returns the head after it. Retries until it or a replay lands."""
+    start = len(batch.results)
+    candidates = batch.items[start : start + MAX_ACTIONS - FIXED_ACTIONS]
+    # Items written before (baseVersion > 0) are read first: the counts need their old state
+    # and a conflict needs their current row. New items (baseVersion 0) are written blind with
+    # attribute_not_exists; a clash shows up as a cancelled action.
+    known: dict[str, Item | None] = {}
+    need_read = any(i.baseVersion > 0 for i in candidates)
+    for _attempt in range(MAX_COMMIT_ATTEMPTS):
+        if need_read:
+            head = _read_state(table, batch, candidates, known)
+            need_read = False
+        plan = _plan(batch, candidates, known, head)
+        try:
+            table.transact(plan.actions)
+        except ClientError as exc:
+            if error_code(exc) != "TransactionCanceledException":
+                raise
+            outcome = _on_cancel(table, batch, plan, exc, known)
+            if outcome == "resume":
+                return head  # a concurrent attempt of this batch committed the chunk
+            need_read = outcome == "reread"
+            continue
+        batch.results.extend(plan.results)
+        batch.chunks += 1
+        batch.watermark = plan.new_head
+        return plan.new_head
+    raise unavailable()
+
+
+def _read_state(
+    table: Table, batch: _Batch, candidates: list[PushItem], known: dict[str, Item | None]
+) -> int:
+    """One strongly consistent BatchGetItem: the head and the rows of previously seen items."""
+    wanted = [i.id for i in candidates if i.baseVersion > 0 or i.id in known]
+    rows = table.batch_get(
+        [keys.meta_key(batch.vault_id)] + [keys.item_key(batch.vault_id, i) for i in wanted]
+    )
+    known.clear()
+    for item_id in wanted:
+        known[item_id] = None
+    head = None
+    for row in rows:
+        if row["sk"] == keys.META_SK:
+            if row.get("keyDid") != batch.key_did:
+                raise ApiError("unauthorized", "The session ended; sign in again.")
+            head = int(row["seq"])
+        else:
+            known[row["id"]] = row
+    if head is None:
+        raise ApiError("vault_not_found", "No vault is registered for this Key DID.")
+    return head
+
+
+@dataclass
+class _Plan:
+    actions: list[dict[str, Any]]
+    results: list[dict[str, Any]]
+    item_action: dict[int, str]  # action index → item id (blind writes only)
+    new_head: int
+
+
+def _accepts(item: PushItem, known: dict[str, Item | None]) -> bool:
+    if item.id not in known:
+        return item.baseVersion == 0  # not read: blind write, new items only
+    row = known[item.id]
+    stored = int(row["ver"]) if row is not None else 0
+    return stored == item.baseVersion
+
+
+def _plan(
+    batch: _Batch, candidates: list[PushItem], known: dict[str, Item | None], head: int
+) -> _Plan:
+    now = now_ms()
+    actions: list[dict[str, Any]] = []
+    results: list[dict[str, Any]] = []
+    compact: list[dict[str, Any]] = []
+    item_action: dict[int, str] = {}
+    budget = TXN_BYTE_BUDGET
+    version = head
+    d_items = d_tombs = 0
+    snapshots = 0
+    for item in candidates:
+        accept = _accepts(item, known)
+        row = known.get(item.id)
+        size = ITEM_OVERHEAD + len(item.id)
+        if accept and item.ciphertext:
+            size += len(item.ciphertext) * 3 // 4
+        elif not accept and row is not None and row.get("ct") is not None:
+            size += len(row["ct"])
+        if results and (size > budget or len(actions) + FIXED_ACTIONS >= MAX_ACTIONS):
+            break
+        budget -= size
+        if accept:
+            version += 1
+            old_live = row is not None and not row.get("deleted")
+            old_tomb = row is not None and bool(row.get("deleted"))
+            d_items += (0 if item.deleted else 1) - (1 if old_live else 0)
+            d_tombs += (1 if item.deleted else 0) - (1 if old_tomb else 0)
+            put: dict[str, Any] = {
+                "Item": item_row(
+                    batch.vault_id,
+                    item.id,
+                    version,
+                    item.deleted,
+                    item.ciphertext,
+                    batch.replica_id,
+                    now,
+                ),
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
+            if item.baseVersion == 0:
+                put["ConditionExpression"] = "attribute_not_exists(pk)"
+            else:
+                put["ConditionExpression"] = "ver = :base"
+                put["ExpressionAttributeValues"] = {":base": to_av(item.baseVersion)}
+            item_action[len(actions) + FIXED_ACTIONS] = item.id
+            actions.append({"Put": put})
+            results.append({"id": item.id, "status": "accepted", "version": version})
+            compact.append({"i": item.id, "v": version})
+            continue
+        current = wire_item(row) if row is not None else None
+        results.append({"id": item.id, "status": "conflict", "current": current})
+        if row is None:
+            compact.append({"i": item.id, "c": None})
+            continue
+        snap = dict(row)
+        snap.update(
+            {
+                "pk": keys.vault_pk(batch.vault_id),
+                "sk": keys.batch_conflict_sk(
+                    batch.replica_id, batch.batch_id, batch.chunks, snapshots
+                ),
+                "ttl": now // 1000 + BATCH_TTL_S,
+            }
+        )
+        snap.pop("ver", None)  # keep snapshots out of the version index
+        snap["snapVer"] = int(row["ver"])
+        actions.append({"Put": {"Item": to_item(snap)}})
+        compact.append({"i": item.id, "c": snapshots})
+        snapshots += 1
+    new_head = version
+    chunk_record = {
+        "pk": keys.vault_pk(batch.vault_id),
+        "sk": keys.batch_chunk_sk(batch.replica_id, batch.batch_id, batch.chunks),
+        "reqHash": batch.req_hash,
+        "start": len(batch.results),
+        "count": len(results),
+        "results": json.dumps(compact, separators=(",", ":")),
+        "watermark": new_head,
+        "committedAt": now,
+        "ttl": now // 1000 + BATCH_TTL_S,
+    }
+    fixed: list[dict[str, Any]] = [
+        {
+            "Update": {
+                "Key": keys.meta_key(batch.vault_id),
+                "UpdateExpression": "SET seq = :new ADD nItems :di, nTombstones :dt",
+                "ConditionExpression": "seq = :head AND keyDid = :key",
+                "ExpressionAttributeValues": {
+                    ":new": to_av(new_head),
+                    ":head": to_av(head),
+                    ":di": to_av(d_items),
+                    ":dt": to_av(d_tombs),
+                    ":key": to_av(batch.key_did),
+                },
+            }
+        },
+        {
+            "Update": {
+                "Key": keys.device_key(batch.vault_id, batch.replica_id),
+                "UpdateExpression": "SET lastPushAt = :now, lastSeenAt = :now",
+                "ConditionExpression": "attribute_exists(pk) AND attribute_not_exists(revokedAt)",
+                "ExpressionAttributeValues": {":now": to_av(now)},
+            }
+        },
+        {
+            "Put": {
+                "Item": to_item(chunk_record),
+                "ConditionExpression": "attribute_not_exists(pk) OR #ttl < :nows",
+                "ExpressionAttributeNames": {"#ttl": "ttl"},
+                "ExpressionAttributeValues": {":nows": to_av(now // 1000)},
+            }
+        },
+    ]
+    return _Plan(fixed + actions, results, item_action, new_head)
+
+
+def _on_cancel(
+    table: Table, batch: _Batch, plan: _Plan, exc: ClientError, known: dict[str, Item | None]
+) -> str:
+    """Decide what a cancelled chunk means: 'retry', 'reread' or 'resume'."""
+    reasons = exc.response.get("CancellationReasons") or []
+    codes = [str(r.get("Code") or "None") for r in reasons]
+    failed = [i for i, c in enumerate(codes) if c == "ConditionalCheckFailed"]
+    if not failed:
+        # TransactionConflict with another writer, or no reasons at all: read again and retry.
+        return "reread"
+    if 1 in failed:
+        raise ApiError("session_revoked", "This device was revoked.")
+    if 2 in failed:
+        _load_committed(table, batch)  # the same batch committed this chunk concurrently
+        return "resume"
+    clashes = [plan.item_action[i] for i in failed if i in plan.item_action]
+    for index in failed:
+        item_id = plan.item_action.get(index)
+        if item_id is None:
+            continue
+        old = reasons[index].get("Item")
+        known[item_id] = from_item(old) if old else None
+    if 0 in failed or any(reasons[i].get("Item") is None for i in failed if i in plan.item_action):
+        for item_id in clashes:
+            known.setdefault(item_id, None)
+        return "reread"  # the head moved, or we need the clashing rows: read them consistently
+    return "retry"

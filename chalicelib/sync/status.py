@@ -1,0 +1,31 @@
+"""Status (PROTOCOL.md §5): everything from the head and device rows read at authentication."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalicelib.entitlements import premium_view
+from chalicelib.identity import Principal
+from chalicelib.settings import Settings
+
+
+def status(principal: Principal, settings: Settings) -> dict[str, Any]:
+    meta = principal.meta or {}
+    device = principal.device or {}
+    registered = principal.registered
+    return {
+        "registered": registered,
+        "keyDid": principal.key_did,
+        "registeredAt": meta.get("registeredAt") if registered else None,
+        "watermark": int(meta.get("seq") or 0) if registered else 0,
+        "lastPushAt": device.get("lastPushAt"),
+        "lastPullAt": device.get("lastPullAt"),
+        "counts": {
+            "items": int(meta.get("nItems") or 0),
+            "tombstones": int(meta.get("nTombstones") or 0),
+            "attachments": int(meta.get("nAttachments") or 0),
+            "attachmentBytes": int(meta.get("attachmentBytes") or 0),
+        },
+        "devices": int(meta.get("nDevices") or 0),
+        "premium": premium_view(meta if principal.vault_id else None, settings),
+    }

@@ -1,0 +1,89 @@
+"""The keyDid → vault pointer: resolve, allocate (first contact), read the head row."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from chalicelib.clock import now_ms
+from chalicelib.store import keys
+from chalicelib.store.table import Item, Table, to_item
+
+EMPTY_COUNTS = {
+    "seq": 0,
+    "nItems": 0,
+    "nTombstones": 0,
+    "nAttachments": 0,
+    "attachmentBytes": 0,
+    "nDevices": 0,
+    "horizon": 0,
+}
+
+
+def key_record(table: Table, key_did: str) -> Item | None:
+    return table.get(keys.key_pk(key_did))
+
+
+def vault_id_for(table: Table, key_did: str, *, allocate: bool) -> tuple[str | None, bool]:
+    """(vaultId, retired) for a keyDid; with allocate, a first contact gets a new vault id.
+
+    A retired key keeps pointing at its vault (webhooks still find it) but owns nothing.
+    """
+    record = key_record(table, key_did)
+    if record is None and allocate:
+        record = _allocate(table, key_did)
+    if record is None:
+        return None, False
+    return str(record["vaultId"]), "retiredAt" in record
+
+
+def _allocate(table: Table, key_did: str) -> Item:
+    vault_id = secrets.token_hex(16)
+    now = now_ms()
+    key_row = {**_unkey(keys.key_pk(key_did)), "vaultId": vault_id, "createdAt": now}
+    meta_row: dict[str, Any] = {
+        **_unkey(keys.meta_key(vault_id)),
+        "keyDid": key_did,
+        "createdAt": now,
+        **EMPTY_COUNTS,
+    }
+    try:
+        table.transact(
+            [
+                {
+                    "Put": {
+                        "Item": to_item(key_row),
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                },
+                {
+                    "Put": {
+                        "Item": to_item(meta_row),
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                },
+            ]
+        )
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+            raise
+        existing = key_record(table, key_did)  # another request allocated it first
+        if existing is None:
+            raise
+        return existing
+    return key_row
+
+
+def _unkey(key: dict[str, dict[str, str]]) -> dict[str, str]:
+    return {name: value["S"] for name, value in key.items()}
+
+
+def unkey(key: dict[str, dict[str, str]]) -> dict[str, str]:
+    """A typed key as plain attributes (to spread into an item)."""
+    return _unkey(key)
+
+
+def is_registered(meta: Item | None) -> bool:
+    return bool(meta and meta.get("saltHex"))
