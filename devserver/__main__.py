@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import sys
@@ -26,9 +27,11 @@ def start_moto() -> Any:
     """Start moto on a free loopback port with our patches; returns the server."""
     from moto.server import ThreadedMotoServer
 
-    from devserver import moto_patch
+    from devserver import moto_lock, moto_patch
 
     moto_patch.apply()
+    moto_lock.apply()
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per moto call is noise
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
