@@ -1,0 +1,273 @@
+"""Client-side key hierarchy and encryption (docs/CRYPTO.md). Pure functions, no I/O.
+
+KEK = PBKDF2-HMAC-SHA256(password, salt, iterations, 32)
+Key DID seed = HKDF-SHA256(KEK, salt=None, info="nt2-sync/v1/key-did-seed")
+verifier = the random 32-byte data key sealed under HKDF(KEK, "nt2-sync/v1/verifier-key")
+items / attachments = XChaCha20-Poly1305 under keys derived from the data key, with
+associated data binding the vault salt, the object id and the format version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+from collections.abc import Mapping
+from typing import Any
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from nacl.bindings import (
+    crypto_aead_xchacha20poly1305_ietf_decrypt,
+    crypto_aead_xchacha20poly1305_ietf_encrypt,
+)
+from nacl.exceptions import CryptoError as _NaclCryptoError
+from nacl.signing import SigningKey
+
+from chalicelib.shared.didkey import encode_did_key
+from chalicelib.shared.encoding import EncodingError, b64url_decode, b64url_encode
+
+KDF_ALGORITHM = "PBKDF2-SHA256"
+MIN_ITERATIONS = 100_000
+MAX_ITERATIONS = 10_000_000
+DEFAULT_ITERATIONS = 100_000
+SALT_BYTES = 16
+KEY_BYTES = 32
+NONCE_BYTES = 24
+FORMAT_VERSION = 1  # first byte of every envelope, also bound in the associated data
+
+KEY_DID_SEED_INFO = b"nt2-sync/v1/key-did-seed"
+VERIFIER_KEY_INFO = b"nt2-sync/v1/verifier-key"
+ITEM_KEY_INFO = b"nt2-sync/v1/item-key"
+ATTACHMENT_KEY_INFO = b"nt2-sync/v1/attachment-key"
+LOCAL_KEY_INFO = b"nt2-sync/v1/local-secret-key"
+KEY_CHECK_INFO = b"nt2-sync/v1/key-check"
+
+ITEM_FIELDS = ("title", "body", "username", "url")
+
+
+class CryptoError(ValueError):
+    """Base of every refusal raised here."""
+
+
+class WeakKdf(CryptoError):
+    """KDF parameters below the floor (or another algorithm)."""
+
+
+class VerifierMismatch(CryptoError):
+    """A verifier that does not open with this KEK (wrong password or wrong verifier)."""
+
+
+class TamperedCiphertext(CryptoError):
+    """Ciphertext that fails authentication: altered, swapped or from another vault."""
+
+
+class UnsupportedFormat(CryptoError):
+    """An envelope or plaintext of a format version this client does not know."""
+
+
+def check_kdf(kdf: Mapping[str, Any] | None) -> int:
+    """Return the iterations of acceptable KDF parameters, or raise WeakKdf."""
+    if not isinstance(kdf, Mapping):
+        raise WeakKdf("no KDF parameters")
+    algorithm = kdf.get("algorithm")
+    iterations = kdf.get("iterations")
+    if algorithm != KDF_ALGORITHM:
+        raise WeakKdf(f"KDF algorithm {algorithm!r} is not {KDF_ALGORITHM}")
+    if not isinstance(iterations, int) or isinstance(iterations, bool):
+        raise WeakKdf("KDF iterations are not an integer")
+    if iterations < MIN_ITERATIONS:
+        raise WeakKdf(f"{iterations} PBKDF2 iterations is below the minimum of {MIN_ITERATIONS}")
+    if iterations > MAX_ITERATIONS:
+        raise WeakKdf(f"{iterations} PBKDF2 iterations is above the maximum of {MAX_ITERATIONS}")
+    return iterations
+
+
+def kdf_params(iterations: int = DEFAULT_ITERATIONS) -> dict[str, Any]:
+    """The wire form of the KDF parameters."""
+    params = {"algorithm": KDF_ALGORITHM, "iterations": iterations}
+    check_kdf(params)
+    return params
+
+
+def new_salt() -> bytes:
+    """A fresh vault salt (made once, at init; never replaced)."""
+    return secrets.token_bytes(SALT_BYTES)
+
+
+def new_data_key() -> bytes:
+    """A fresh vault data key (made once, at init)."""
+    return secrets.token_bytes(KEY_BYTES)
+
+
+def derive_kek(password: str, salt: bytes, iterations: int) -> bytes:
+    """KEK = PBKDF2-HMAC-SHA256(UTF-8 password, salt, iterations, 32)."""
+    check_kdf({"algorithm": KDF_ALGORITHM, "iterations": iterations})
+    return hashlib.pbkdf2_hmac("sha256", password.encode("utf-8"), salt, iterations, KEY_BYTES)
+
+
+def hkdf(ikm: bytes, info: bytes, length: int = KEY_BYTES) -> bytes:
+    """HKDF-SHA256 with no salt (RFC 5869: a string of HashLen zeros)."""
+    return HKDF(algorithm=hashes.SHA256(), length=length, salt=None, info=info).derive(ikm)
+
+
+def key_did_seed(kek: bytes) -> bytes:
+    """The 32-byte Ed25519 seed of the vault's Key DID."""
+    return hkdf(kek, KEY_DID_SEED_INFO)
+
+
+def key_did_of_seed(seed: bytes) -> str:
+    """did:key of the Ed25519 key with this seed."""
+    return encode_did_key(bytes(SigningKey(seed).verify_key))
+
+
+def key_did_from_kek(kek: bytes) -> tuple[bytes, str]:
+    """(seed, did:key) derived from the KEK."""
+    seed = key_did_seed(kek)
+    return seed, key_did_of_seed(seed)
+
+
+def key_check(data_key: bytes) -> str:
+    """A non-secret fingerprint of the data key (hex), to recognise it after a password change."""
+    return hkdf(data_key, KEY_CHECK_INFO, 16).hex()
+
+
+def _seal(key: bytes, plaintext: bytes, aad: bytes, nonce: bytes | None = None) -> bytes:
+    nonce = secrets.token_bytes(NONCE_BYTES) if nonce is None else nonce
+    if len(nonce) != NONCE_BYTES:
+        raise ValueError("XChaCha20-Poly1305 nonces are 24 bytes")
+    body = crypto_aead_xchacha20poly1305_ietf_encrypt(plaintext, aad, nonce, key)
+    return bytes([FORMAT_VERSION]) + nonce + body
+
+
+def _open(key: bytes, envelope: bytes, aad: bytes) -> bytes:
+    if len(envelope) < 1 + NONCE_BYTES + 16:
+        raise TamperedCiphertext("ciphertext too short")
+    if envelope[0] != FORMAT_VERSION:
+        raise UnsupportedFormat(f"unknown ciphertext format version {envelope[0]}")
+    nonce, body = envelope[1 : 1 + NONCE_BYTES], envelope[1 + NONCE_BYTES :]
+    try:
+        return bytes(crypto_aead_xchacha20poly1305_ietf_decrypt(body, aad, nonce, key))
+    except _NaclCryptoError as exc:
+        raise TamperedCiphertext("ciphertext failed authentication") from exc
+
+
+def _aad(kind: str, salt: bytes, object_id: str) -> bytes:
+    # Newline-joined text: ids cannot contain a newline (PROTOCOL §2), salt is hex.
+    return "\n".join((f"nt2-sync/v1/{kind}", salt.hex(), object_id, str(FORMAT_VERSION))).encode()
+
+
+def seal_data_key(kek: bytes, salt: bytes, data_key: bytes, *, nonce: bytes | None = None) -> str:
+    """The verifier: the data key sealed under a key derived from the KEK (base64url)."""
+    key = hkdf(kek, VERIFIER_KEY_INFO)
+    return b64url_encode(_seal(key, data_key, _aad("verifier", salt, "data-key"), nonce))
+
+
+def open_verifier(kek: bytes, salt: bytes, verifier: str) -> bytes:
+    """The data key inside a verifier, or VerifierMismatch."""
+    try:
+        envelope = b64url_decode(verifier)
+        data_key = _open(hkdf(kek, VERIFIER_KEY_INFO), envelope, _aad("verifier", salt, "data-key"))
+    except (EncodingError, TamperedCiphertext, UnsupportedFormat) as exc:
+        raise VerifierMismatch("the verifier does not open with this key") from exc
+    if len(data_key) != KEY_BYTES:
+        raise VerifierMismatch("the verifier does not hold a 32-byte key")
+    return data_key
+
+
+def seal_local_secret(data_key: bytes, salt: bytes, name: str, secret: bytes) -> str:
+    """Seal a local-only secret (e.g. a pending rotation's seeds) under the data key."""
+    return b64url_encode(_seal(hkdf(data_key, LOCAL_KEY_INFO), secret, _aad("local", salt, name)))
+
+
+def open_local_secret(data_key: bytes, salt: bytes, name: str, sealed: str) -> bytes:
+    """Open what seal_local_secret sealed."""
+    return _open(hkdf(data_key, LOCAL_KEY_INFO), b64url_decode(sealed), _aad("local", salt, name))
+
+
+def item_aad(salt: bytes, item_id: str) -> bytes:
+    """Associated data of an item: vault salt, item id, format version."""
+    return _aad("item", salt, item_id)
+
+
+def encode_item_plaintext(fields: Mapping[str, Any]) -> bytes:
+    """Canonical JSON of an item's plaintext."""
+    return json.dumps(dict(fields), sort_keys=True, separators=(",", ":")).encode("utf-8")
+
+
+def validate_item_plaintext(data: Any) -> dict[str, Any]:
+    """Check the shape of a decrypted item; raise UnsupportedFormat otherwise."""
+    if not isinstance(data, dict) or data.get("v") != FORMAT_VERSION:
+        raise UnsupportedFormat("unknown item format")
+    for name in ITEM_FIELDS:
+        if not isinstance(data.get(name), str):
+            raise UnsupportedFormat(f"item field {name} is not text")
+    for name in ("updatedAt", "revision"):
+        value = data.get(name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise UnsupportedFormat(f"item field {name} is not a non-negative integer")
+    if not isinstance(data.get("replicaId"), str):
+        raise UnsupportedFormat("item field replicaId is not text")
+    attachments = data.setdefault("attachments", [])
+    if not isinstance(attachments, list) or not all(
+        isinstance(a, dict) and isinstance(a.get("id"), str) for a in attachments
+    ):
+        raise UnsupportedFormat("item attachments are malformed")
+    return data
+
+
+def encrypt_item(
+    data_key: bytes,
+    salt: bytes,
+    item_id: str,
+    plaintext: Mapping[str, Any],
+    *,
+    nonce: bytes | None = None,
+) -> str:
+    """Encrypt an item's plaintext dict; base64url envelope."""
+    data = validate_item_plaintext({"v": FORMAT_VERSION, **plaintext})
+    key = hkdf(data_key, ITEM_KEY_INFO)
+    return b64url_encode(_seal(key, encode_item_plaintext(data), item_aad(salt, item_id), nonce))
+
+
+def decrypt_item(data_key: bytes, salt: bytes, item_id: str, ciphertext: str) -> dict[str, Any]:
+    """Decrypt and validate an item; TamperedCiphertext when it was altered or moved."""
+    try:
+        envelope = b64url_decode(ciphertext)
+    except EncodingError as exc:
+        raise TamperedCiphertext("ciphertext is not base64url") from exc
+    raw = _open(hkdf(data_key, ITEM_KEY_INFO), envelope, item_aad(salt, item_id))
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        raise UnsupportedFormat("item plaintext is not JSON") from exc
+    return validate_item_plaintext(data)
+
+
+def attachment_aad(salt: bytes, attachment_id: str) -> bytes:
+    """Associated data of an attachment: vault salt, attachment id, format version."""
+    return _aad("attachment", salt, attachment_id)
+
+
+def encrypt_attachment(
+    data_key: bytes, salt: bytes, attachment_id: str, data: bytes, *, nonce: bytes | None = None
+) -> bytes:
+    """Encrypt a file's bytes (one AEAD envelope)."""
+    key = hkdf(data_key, ATTACHMENT_KEY_INFO)
+    return _seal(key, data, attachment_aad(salt, attachment_id), nonce)
+
+
+def decrypt_attachment(data_key: bytes, salt: bytes, attachment_id: str, blob: bytes) -> bytes:
+    """Decrypt an attachment; TamperedCiphertext when altered or swapped."""
+    return _open(hkdf(data_key, ATTACHMENT_KEY_INFO), blob, attachment_aad(salt, attachment_id))
+
+
+def sha256_b64url(data: bytes) -> str:
+    """sha256 of bytes, base64url (the wire form of attachment checksums)."""
+    return b64url_encode(hashlib.sha256(data).digest())
+
+
+def constant_time_equal(a: str, b: str) -> bool:
+    """Compare two strings without leaking where they differ."""
+    return hmac.compare_digest(a.encode(), b.encode())

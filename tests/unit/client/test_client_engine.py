@@ -1,0 +1,318 @@
+"""The sync engine against the in-memory fake server (PROTOCOL.md v1.1)."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import PASSWORD, Clock
+
+from nt2sync import errors
+from nt2sync.api import Api
+from nt2sync.engine import Client
+
+
+def bodies(client: Client) -> dict[str, str]:
+    return {p["title"]: p["body"] for _, p in client.list_items()}
+
+
+def enabled(make_client, fake, name="a") -> Client:
+    client = make_client(name)
+    client.enable(fake.audience, device_name=name)
+    return client
+
+
+def test_enable_push_join_pull(make_client, join_client, fake):
+    # GIVEN a vault with two items, one deleted later
+    a = make_client("a")
+    keep = a.add_item("one", body="1")
+    gone = a.add_item("two", body="2")
+    # WHEN sync is enabled
+    summary = a.enable(fake.audience, device_name="laptop")
+    # THEN the server holds ciphertext only, under the vault's own salt
+    vault = fake.vaults[a.meta.key_did]
+    assert vault.salt_hex == a.meta.salt_hex and vault.kdf["iterations"] == 100_000
+    assert summary.pushed == 2 and a.vault.count_dirty() == 0
+    assert all("1" != i["ciphertext"] for i in vault.items.values())
+    a.remove_item(gone)
+    a.sync_now()
+    # WHEN B joins with the password THEN it holds the same live items
+    b = join_client("b", a.meta.key_did)
+    assert bodies(b) == {"one": "1"}
+    assert b.get_item(keep)["body"] == "1"
+    assert b.meta.salt_hex == a.meta.salt_hex and b.meta.replica_id != a.meta.replica_id
+
+
+def test_concurrent_edits_converge_with_conflicted_copy(make_client, join_client, fake):
+    a = enabled(make_client, fake)
+    item = a.add_item("note", body="base")
+    a.sync_now()
+    b = join_client("b", a.meta.key_did)
+    # GIVEN both edit the same item offline (B later)
+    a.edit_item(item, body="from A")
+    b.clock.now += 10_000
+    b.edit_item(item, body="from B")
+    # WHEN both sync (A first, then B, then A again)
+    a.sync_now()
+    summary_b = b.sync_now()
+    a.sync_now()
+    # THEN both hold the same items: B's later edit under the id, A's as a copy
+    assert summary_b.conflicts == 1
+    assert sorted(bodies(a).values()) == sorted(bodies(b).values()) == ["from A", "from B"]
+    assert a.get_item(item)["body"] == b.get_item(item)["body"] == "from B"
+    copies = [p for _, p in a.list_items() if "conflicted copy" in p["title"]]
+    assert len(copies) == 1 and copies[0]["body"] == "from A"
+
+
+def test_remote_delete_vs_unpushed_edit_keeps_the_edit(make_client, join_client, fake):
+    a = enabled(make_client, fake)
+    item = a.add_item("note", body="base")
+    a.sync_now()
+    b = join_client("b", a.meta.key_did)
+    a.remove_item(item)
+    a.sync_now()
+    b.edit_item(item, body="typed on B")
+    b.sync_now()
+    a.sync_now()
+    for client in (a, b):
+        assert [p["body"] for _, p in client.list_items()] == ["typed on B"]
+        assert client.vault.get_item(item).deleted
+
+
+def test_local_delete_vs_remote_edit_keeps_the_edit(make_client, join_client, fake):
+    a = enabled(make_client, fake)
+    item = a.add_item("note", body="base")
+    a.sync_now()
+    b = join_client("b", a.meta.key_did)
+    b.edit_item(item, body="edited on B")
+    b.sync_now()
+    a.remove_item(item)
+    a.sync_now()
+    assert a.get_item(item)["body"] == "edited on B"
+
+
+def test_push_retry_after_crash_reuses_batch_id(make_client, fake, monkeypatch):
+    a = enabled(make_client, fake)
+    a.add_item("x", body="1")
+    # GIVEN the server accepted a batch but the client died before applying the result
+    original = Client._apply_push
+
+    def crash(self, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Client, "_apply_push", crash)
+    with pytest.raises(KeyboardInterrupt):
+        a.sync_now()
+    pending = a.vault.pending_batch()
+    assert pending is not None and a.vault.count_dirty() == 1
+    head = fake.vaults[a.meta.key_did].head
+    # WHEN the next sync runs
+    monkeypatch.setattr(Client, "_apply_push", original)
+    a.sync_now()
+    # THEN the same batchId was replayed: nothing written twice, the item is clean
+    assert fake.vaults[a.meta.key_did].head == head
+    assert a.vault.pending_batch() is None and a.vault.count_dirty() == 0
+
+
+def test_resync_required_pulls_from_zero(make_client, join_client, fake):
+    a = enabled(make_client, fake)
+    a.add_item("x", body="1")
+    a.sync_now()
+    b = join_client("b", a.meta.key_did)
+    b.vault.set_meta(watermark=999)  # beyond the head: the server answers 410
+    b.add_item("y", body="2")
+    summary = b.sync_now()
+    assert summary.pushed == 1
+    assert b.meta.watermark == fake.vaults[a.meta.key_did].head
+    assert sorted(bodies(b)) == ["x", "y"]
+
+
+def test_rate_limit_is_backed_off_with_retry_after(make_client, fake):
+    a = enabled(make_client, fake)
+    slept: list[float] = []
+    a.sleep = slept.append
+    a._api = Api(fake.audience, transport=fake.transport(), sleep=slept.append)
+    a.add_item("x")
+    fake.fail_next.append(("/api/sync/push", 429, "rate_limited", {"Retry-After": "3"}))
+    fake.fail_next.append(("/api/sync/pull", 503, "unavailable", {"Retry-After": "1"}))
+    a.sync_now()
+    assert slept == [3.0, 1.0] and a.vault.count_dirty() == 0
+
+
+def test_expired_session_is_renewed(make_client, fake):
+    a = enabled(make_client, fake)
+    for session in fake.sessions.values():
+        session["expiresAt"] = 0
+    a.add_item("x")
+    a.sync_now()
+    assert a.vault.count_dirty() == 0
+
+
+def test_salt_conflict_changes_nothing(make_client, fake):
+    a = make_client("a")
+    a.enable(fake.audience)
+    fake.vaults[a.meta.key_did].salt_hex = "00" * 16
+    b = Client.open(a.vault.path, transport=fake.transport())
+    b.unlock(PASSWORD)
+    b.vault.set_meta(sync_enabled=0, server_url=None, token=None)
+    with pytest.raises(errors.SaltMismatch, match="another salt"):
+        b.enable(fake.audience)
+    assert b.meta.sync_enabled is False and b.meta.server_url is None
+    b.close()
+
+
+def test_audience_mismatch_is_refused(make_client, fake):
+    a = make_client("a")
+    fake.evil.audience = "https://other.example"
+    with pytest.raises(errors.AudienceMismatch, match="public URL"):
+        a.enable(fake.audience)
+    assert fake.vaults == {}
+
+
+def test_password_change_locks_out_old_password(make_client, join_client, fake, tmp_path):
+    a = enabled(make_client, fake)
+    a.add_item("x", body="1")
+    a.sync_now()
+    b = join_client("b", a.meta.key_did)
+    old_did = a.meta.key_did
+    # WHEN A changes the master password
+    new_did = a.change_password("pw-two")
+    assert new_did != old_did and a.meta.key_did == new_did and a.meta.pending_rotation is None
+    assert new_did in fake.vaults and old_did in fake.retired
+    a.add_item("after", body="2")
+    a.sync_now()
+    # THEN B with the old password is told so
+    b.add_item("from b", body="3")
+    with pytest.raises(errors.PasswordChangedElsewhere, match="changed on another device"):
+        b.sync_now()
+    b.close()
+    # AND B with the new password adopts the new key and carries on (nothing lost)
+    b2 = Client.open(tmp_path / "b.sqlite3", transport=fake.transport(), sleep=lambda s: None)
+    b2.unlock("pw-two")
+    assert b2.meta.key_did == new_did
+    b2.sync_now()
+    a.sync_now()
+    assert sorted(bodies(a)) == sorted(bodies(b2)) == ["after", "from b", "x"]
+    # AND the old password no longer opens A's vault
+    with pytest.raises(errors.WrongPassword):
+        Client.open(tmp_path / "a.sqlite3", transport=fake.transport()).unlock(PASSWORD)
+    b2.close()
+
+
+def test_interrupted_rotation_is_finished_by_next_run(make_client, fake, tmp_path, monkeypatch):
+    a = enabled(make_client, fake)
+    old_did = a.meta.key_did
+    original = Api.rotate
+
+    def rotate_then_lose_answer(self, body):
+        original(self, body)
+        raise errors.NetworkError("Cannot reach the sync server.")
+
+    monkeypatch.setattr(Api, "rotate", rotate_then_lose_answer)
+    with pytest.raises(errors.NetworkError):
+        a.change_password("pw-two")
+    assert a.meta.pending_rotation is not None and a.meta.key_did == old_did
+    a.close()
+    monkeypatch.setattr(Api, "rotate", original)
+    # WHEN the next run unlocks with the new password
+    again = Client.open(tmp_path / "a.sqlite3", transport=fake.transport())
+    again.unlock("pw-two")
+    again.add_item("x")
+    again.sync_now()
+    # THEN the rotation is recognised as done and recorded locally
+    assert again.meta.pending_rotation is None and again.meta.key_did in fake.vaults
+    assert again.meta.key_did != old_did
+    again.close()
+
+
+def test_interrupted_rotation_before_server_is_retried(make_client, fake, tmp_path, monkeypatch):
+    a = enabled(make_client, fake)
+    fake.fail_next.append(("/api/vault/rotate", 500, "internal", {}))
+    with pytest.raises(errors.ServerError):
+        a.change_password("pw-two")
+    assert a.meta.pending_rotation is not None
+    a.close()
+    # the old password also finishes it (the pending record is sealed under the data key)
+    again = Client.open(tmp_path / "a.sqlite3", transport=fake.transport())
+    again.unlock(PASSWORD)
+    again.sync_now()
+    assert again.meta.pending_rotation is None and again.meta.key_did in fake.vaults
+    again.close()
+    with pytest.raises(errors.WrongPassword):
+        Client.open(tmp_path / "a.sqlite3", transport=fake.transport()).unlock(PASSWORD)
+
+
+def test_revoked_device_is_told_and_stops(make_client, join_client, fake):
+    a = enabled(make_client, fake)
+    b = join_client("b", a.meta.key_did)
+    a.revoke_device(b.meta.replica_id)
+    b.add_item("x")
+    with pytest.raises(errors.DeviceRevoked, match="revoked"):
+        b.sync_now()
+    assert b.meta.sync_enabled is False
+
+
+def test_devices_and_premium(make_client, join_client, fake):
+    a = enabled(make_client, fake)
+    b = join_client("b", a.meta.key_did)
+    devices = {d["replicaId"]: d for d in a.devices()}
+    assert set(devices) == {a.meta.replica_id, b.meta.replica_id}
+    assert devices[a.meta.replica_id]["current"] is True
+    assert a.rename_device(b.meta.replica_id, "phone")["name"] == "phone"
+    assert a.premium("status")["source"] == "dev"
+
+
+def test_premium_required_then_redeem(make_client, fake):
+    fake.premium_required = True
+    fake.promos["FREE"] = 5
+    a = make_client("a")
+    with pytest.raises(errors.ClientError, match="Premium"):
+        a.enable(fake.audience)
+    a.use_server(fake.audience)
+    assert a.premium("redeem", "FREE")["active"] is True
+    a.enable(fake.audience)
+    assert a.meta.sync_enabled
+
+
+def test_attachments_round_trip_and_reconcile(make_client, join_client, fake, tmp_path):
+    a = enabled(make_client, fake)
+    item = a.add_item("with file")
+    src = tmp_path / "photo.bin"
+    src.write_bytes(b"\x00secret bytes" * 100)
+    att = a.add_attachment(item, src)
+    a.sync_now()
+    vault = fake.vaults[a.meta.key_did]
+    assert b"secret" not in vault.blobs[att]
+    b = join_client("b", a.meta.key_did)
+    assert b.get_attachment(att, tmp_path / "out.bin") == src.stat().st_size
+    assert (tmp_path / "out.bin").read_bytes() == src.read_bytes()
+    # disable, the server loses the blob, re-enable reconciles by re-uploading it
+    a.disable()
+    del vault.attachments[att]
+    del vault.blobs[att]
+    summary = a.enable(fake.audience)
+    assert summary.attachments_uploaded == 1 and att in vault.blobs
+    a.remove_attachment(att)
+    a.sync_now()
+    assert att not in vault.blobs and a.attachment_refs() == []
+
+
+def test_backup_export_import(make_client, tmp_path):
+    a = make_client("a")
+    first = a.add_item("one", body="1")
+    a.add_item("two", body="2")
+    a.export_backup(tmp_path / "v.nt2backup")
+    restored, count = Client.import_new(
+        tmp_path / "r.sqlite3", tmp_path / "v.nt2backup", PASSWORD, clock=Clock()
+    )
+    assert count == 2 and bodies(restored) == bodies(a)
+    assert restored.meta.key_did == a.meta.key_did and restored.meta.sync_enabled is False
+    # merging into the same vault never overwrites a newer local edit
+    restored.clock.now += 10_000
+    restored.edit_item(first, body="newer")
+    assert restored.import_into(tmp_path / "v.nt2backup", PASSWORD) == 0
+    assert restored.get_item(first)["body"] == "newer"
+    other = make_client("other")
+    with pytest.raises(errors.ClientError, match="another vault"):
+        other.import_into(tmp_path / "v.nt2backup", PASSWORD)
+    with pytest.raises(errors.WrongPassword):
+        Client.read_backup(tmp_path / "v.nt2backup", "nope")
+    restored.close()
