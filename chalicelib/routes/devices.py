@@ -1,7 +1,107 @@
-"""Routes of the devices group (see PROTOCOL.md)."""
+"""§7 routes: enrolled devices (list, rename, revoke) and key rotation."""
 
 from __future__ import annotations
 
-from chalice import Blueprint
+from chalice import Blueprint, Response
+from pydantic import ValidationError
+
+from chalicelib import devices, rotation
+from chalicelib.routes.context import principal, table
+from chalicelib.routes.http import json_response, operation, parse_body, validation_error
+from chalicelib.settings import get_settings
+from chalicelib.shared.models.devices import (
+    DeviceOut,
+    DevicesResponse,
+    RenameRequest,
+    ReplicaPath,
+)
+from chalicelib.shared.models.vault import RotateRequest, RotateResponse
 
 bp = Blueprint(__name__)
+
+_AUTH = ("unauthorized", "session_expired", "session_revoked")
+
+
+def _replica(replica_id: str) -> str:
+    """The path's replicaId, validated before any state is read (400 otherwise)."""
+    try:
+        return ReplicaPath.model_validate({"replicaId": replica_id}, strict=True).replicaId
+    except ValidationError as exc:
+        raise validation_error(exc) from exc
+
+
+@operation(
+    bp,
+    "/api/devices",
+    "GET",
+    summary="Devices enrolled in this vault",
+    tag="devices",
+    response=DevicesResponse,
+    errors=_AUTH,
+)
+def list_devices() -> Response:
+    caller = principal(bp.current_request)
+    rows = devices.list_devices(table(), caller)
+    return json_response(DevicesResponse(devices=[DeviceOut(**row) for row in rows]))
+
+
+@operation(
+    bp,
+    "/api/devices/{replicaId}",
+    "PATCH",
+    summary="Rename a device",
+    tag="devices",
+    body=RenameRequest,
+    response=DeviceOut,
+    errors=("invalid_request", *_AUTH, "device_not_found"),
+)
+def rename_device(replicaId: str) -> Response:  # noqa: N803 - the path parameter's name
+    request = bp.current_request
+    replica_id = _replica(replicaId)
+    req = parse_body(request, RenameRequest)
+    caller = principal(request)
+    return json_response(DeviceOut(**devices.rename(table(), caller, replica_id, req.name)))
+
+
+@operation(
+    bp,
+    "/api/devices/{replicaId}/revoke",
+    "POST",
+    summary="Revoke a device: its sessions end at once, it can never sign in again",
+    tag="devices",
+    response=DeviceOut,
+    errors=("invalid_request", *_AUTH, "device_not_found"),
+)
+def revoke_device(replicaId: str) -> Response:  # noqa: N803 - the path parameter's name
+    request = bp.current_request
+    replica_id = _replica(replicaId)
+    caller = principal(request)
+    return json_response(DeviceOut(**devices.revoke(table(), caller, replica_id)))
+
+
+@operation(
+    bp,
+    "/api/vault/rotate",
+    "POST",
+    summary="Move the vault to a new Key DID after a master-password change",
+    tag="vault",
+    body=RotateRequest,
+    response=RotateResponse,
+    errors=(
+        "invalid_request",
+        "invalid_key_did",
+        "invalid_encoding",
+        *_AUTH,
+        "invalid_signature",
+        "vault_not_found",
+        "kdf_conflict",
+        "key_did_taken",
+        "key_did_retired",
+    ),
+)
+def rotate() -> Response:
+    request = bp.current_request
+    req = parse_body(request, RotateRequest)
+    caller = principal(request)
+    new_key_did, rotated_at = rotation.rotate(table(), get_settings(), caller, req)
+    return json_response(RotateResponse(keyDid=new_key_did, rotatedAt=rotated_at))

@@ -1,0 +1,124 @@
+"""Enrolled devices (PROTOCOL.md §7): list, rename, revoke.
+
+Enrolment happens when a session is opened (identity.open_session); the cut-off of a
+revoked replica happens in identity.authenticate, which reads the device row consistently
+on every request. This module only changes device rows.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from chalicelib.clock import now_ms
+from chalicelib.errors import ApiError
+from chalicelib.identity import Principal
+from chalicelib.store import keys
+from chalicelib.store.table import (
+    Item,
+    Table,
+    cancellation_codes,
+    condition_failed,
+    error_code,
+    to_av,
+)
+
+_DEVICE_PREFIX = keys.device_sk("")
+
+
+def _not_found() -> ApiError:
+    return ApiError("device_not_found", "This vault has no device with that replicaId.")
+
+
+def device_view(row: Item, principal: Principal) -> dict[str, Any]:
+    """A device row as §7 shows it; `current` marks the caller's own replica."""
+    return {
+        "replicaId": row["replicaId"],
+        "name": row.get("name"),
+        "enrolledAt": int(row["enrolledAt"]),
+        "lastSeenAt": int(row.get("lastSeenAt") or row["enrolledAt"]),
+        "revokedAt": int(row["revokedAt"]) if "revokedAt" in row else None,
+        "current": row["replicaId"] == principal.replica_id,
+    }
+
+
+def list_devices(table: Table, principal: Principal) -> list[dict[str, Any]]:
+    """Every device enrolled in the caller's vault, revoked ones included (one Query)."""
+    if principal.vault_id is None:
+        return []  # a retired key's session owns no vault, hence no devices
+    rows = table.query_all(
+        "pk = :pk AND begins_with(sk, :prefix)",
+        {":pk": keys.vault_pk(principal.vault_id), ":prefix": _DEVICE_PREFIX},
+    )
+    return [device_view(row, principal) for row in rows]
+
+
+def rename(table: Table, principal: Principal, replica_id: str, name: str) -> dict[str, Any]:
+    """Set a device's name, stored exactly as given."""
+    if principal.vault_id is None:
+        raise _not_found()
+    try:
+        row = table.update(
+            keys.device_key(principal.vault_id, replica_id),
+            "SET #name = :name",
+            # Without the condition an UpdateItem would create a half-row for an unknown id.
+            condition="attribute_exists(pk)",
+            names={"#name": "name"},
+            values={":name": name},
+            returns="ALL_NEW",
+        )
+    except ClientError as exc:
+        if not condition_failed(exc):
+            raise
+        raise _not_found() from exc
+    assert row is not None
+    return device_view(row, principal)
+
+
+def revoke(table: Table, principal: Principal, replica_id: str) -> dict[str, Any]:
+    """Revoke a replica once: its sessions stop at their next request; idempotent."""
+    if principal.vault_id is None:
+        raise _not_found()
+    vault_id = principal.vault_id
+    now = now_ms()
+    try:
+        # The device's revokedAt and the vault's device count change in one commit, so
+        # `devices` in status stays exact; the condition makes only the first revoke count.
+        table.transact(
+            [
+                {
+                    "Update": {
+                        "Key": keys.device_key(vault_id, replica_id),
+                        "UpdateExpression": "SET revokedAt = :now",
+                        "ConditionExpression": (
+                            "attribute_exists(pk) AND attribute_not_exists(revokedAt)"
+                        ),
+                        "ExpressionAttributeValues": {":now": to_av(now)},
+                    }
+                },
+                {
+                    "Update": {
+                        "Key": keys.meta_key(vault_id),
+                        "UpdateExpression": "ADD nDevices :minus",
+                        "ConditionExpression": "attribute_exists(pk)",
+                        "ExpressionAttributeValues": {":minus": to_av(-1)},
+                    }
+                },
+            ]
+        )
+    except ClientError as exc:
+        if error_code(exc) != "TransactionCanceledException":
+            raise
+        if cancellation_codes(exc)[:1] != ["ConditionalCheckFailed"]:
+            raise
+        # Unknown, or revoked already: a consistent read tells which (rows are never deleted).
+        row = table.get(keys.device_key(vault_id, replica_id))
+        if row is None:
+            raise _not_found() from exc
+        if "revokedAt" not in row:
+            raise  # the condition failed for a reason we cannot explain: do not hide it
+        return device_view(row, principal)
+    row = table.get(keys.device_key(vault_id, replica_id))
+    assert row is not None
+    return device_view(row, principal)

@@ -1,0 +1,190 @@
+"""Key rotation (PROTOCOL.md §7): the vault moves to a new Key DID in one transaction.
+
+The vault's keyDid is only a pointer (`KEY#<keyDid>` → vaultId, see docs/ROTATION.md), so a
+rotation copies nothing: it swaps META.keyDid, retires the old pointer and creates the new
+one, atomically. Sessions of the old key end by themselves: authenticate() rejects a session
+whose keyDid is not META.keyDid, and push commits are conditional on it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from chalicelib.clock import now_ms
+from chalicelib.errors import ApiError, unavailable
+from chalicelib.identity import Principal
+from chalicelib.settings import Settings
+from chalicelib.shared.didkey import parse_did_key
+from chalicelib.shared.encoding import b64url_decode
+from chalicelib.shared.limits import MIN_KDF_ITERATIONS
+from chalicelib.shared.messages import rotate_message, verify
+from chalicelib.shared.models.vault import RotateRequest
+from chalicelib.store import keys
+from chalicelib.store.table import Item, Table, cancellation_codes, error_code, to_av, to_item
+from chalicelib.vaults import is_registered, key_record, unkey
+
+MAX_ATTEMPTS = 3  # a lost race on the new key's pointer is re-read and decided again
+
+
+def _session_ended() -> ApiError:
+    return ApiError("unauthorized", "The session ended; sign in again.")
+
+
+def _taken() -> ApiError:
+    return ApiError("key_did_taken", "That Key DID already has a vault.")
+
+
+def _retired() -> ApiError:
+    return ApiError(
+        "key_did_retired", "A vault rotated away from that Key DID; it cannot be reused."
+    )
+
+
+def _kdf_conflict() -> ApiError:
+    return ApiError("kdf_conflict", "KDF iterations can stay or go up, never down.")
+
+
+@dataclass
+class _Target:
+    """What the new keyDid's pointer is now: absent, or an unregistered vault's (id)."""
+
+    orphan_vault: str | None
+
+
+def rotate(
+    table: Table, settings: Settings, principal: Principal, req: RotateRequest
+) -> tuple[str, int]:
+    """Move the caller's vault to req.newKeyDid; (newKeyDid, rotatedAt)."""
+    old = principal.key_did
+    message = rotate_message(settings.public_api_url, old, req.newKeyDid)
+    if not verify(parse_did_key(req.newKeyDid), message, b64url_decode(req.signature)):
+        raise ApiError("invalid_signature", "The rotation must be signed by the new Key DID.")
+    vault_id, meta = principal.require_vault()
+    if req.newKeyDid == old:
+        raise _taken()
+    for _ in range(MAX_ATTEMPTS):
+        _check_kdf(meta, req)
+        target = _target(table, vault_id, req.newKeyDid)
+        now = now_ms()
+        try:
+            table.transact(_actions(vault_id, old, req, target, now))
+        except ClientError as exc:
+            if error_code(exc) != "TransactionCanceledException":
+                raise
+            meta = _after_cancel(table, vault_id, old, cancellation_codes(exc), exc)
+            continue  # the new key's pointer changed under us: decide again on fresh reads
+        return req.newKeyDid, now
+    raise unavailable()
+
+
+def _check_kdf(meta: Item, req: RotateRequest) -> None:
+    stored = int(meta.get("kdfIterations") or MIN_KDF_ITERATIONS)
+    if req.kdf is not None and req.kdf.iterations < stored:
+        raise _kdf_conflict()
+
+
+def _target(table: Table, vault_id: str, new_key_did: str) -> _Target:
+    """Classify the new keyDid (consistent reads): free, or pointing to a vault we may take."""
+    record = key_record(table, new_key_did)
+    if record is None:
+        return _Target(None)
+    if "retiredAt" in record:
+        raise _retired()
+    other = str(record["vaultId"])
+    if other == vault_id:
+        raise _taken()
+    other_meta = table.get(keys.meta_key(other))
+    if is_registered(other_meta):
+        raise _taken()
+    # The new key has signed in before (which allocates an empty vault) but never registered:
+    # that empty vault is abandoned and the pointer re-aimed at ours.
+    return _Target(other)
+
+
+def _actions(
+    vault_id: str, old: str, req: RotateRequest, target: _Target, now: int
+) -> list[dict[str, Any]]:
+    sets = ["keyDid = :new", "rotatedAt = :now"]
+    values: dict[str, Any] = {":new": req.newKeyDid, ":old": old, ":now": now}
+    condition = "keyDid = :old AND attribute_exists(saltHex)"
+    if req.verifier is not None:
+        sets.append("verifier = :verifier")
+        values[":verifier"] = req.verifier
+    if req.publicKeys is not None:
+        sets.append("publicKeys = :pk")
+        values[":pk"] = req.publicKeys
+    if req.kdf is not None:
+        sets.append("kdfIterations = :it")
+        values[":it"] = req.kdf.iterations
+        # Checked before, guarded here: a concurrent change cannot lower the iterations.
+        condition += " AND (attribute_not_exists(kdfIterations) OR kdfIterations <= :it)"
+    actions: list[dict[str, Any]] = [
+        {
+            "Update": {
+                "Key": keys.meta_key(vault_id),
+                "UpdateExpression": "SET " + ", ".join(sets),
+                "ConditionExpression": condition,
+                "ExpressionAttributeValues": {k: to_av(v) for k, v in values.items()},
+            }
+        },
+        {
+            # Retired pointers keep vaultId: webhooks naming the old key still find the vault.
+            "Update": {
+                "Key": keys.key_pk(old),
+                "UpdateExpression": "SET retiredAt = :now",
+                "ConditionExpression": "vaultId = :v AND attribute_not_exists(retiredAt)",
+                "ExpressionAttributeValues": {":now": to_av(now), ":v": to_av(vault_id)},
+            }
+        },
+    ]
+    pointer = {**unkey(keys.key_pk(req.newKeyDid)), "vaultId": vault_id, "createdAt": now}
+    if target.orphan_vault is None:
+        actions.append(
+            {"Put": {"Item": to_item(pointer), "ConditionExpression": "attribute_not_exists(pk)"}}
+        )
+        return actions
+    actions.append(
+        {
+            "Put": {
+                "Item": to_item(pointer),
+                "ConditionExpression": "vaultId = :w AND attribute_not_exists(retiredAt)",
+                "ExpressionAttributeValues": {":w": to_av(target.orphan_vault)},
+            }
+        }
+    )
+    # Stronger than a ConditionCheck: besides proving the abandoned vault is still
+    # unregistered, taking its keyDid away ends the new key's existing sessions on it, so
+    # none of them can register or push into a vault that nothing points to any more.
+    actions.append(
+        {
+            "Update": {
+                "Key": keys.meta_key(target.orphan_vault),
+                "UpdateExpression": "REMOVE keyDid SET abandonedFor = :v",
+                "ConditionExpression": "attribute_not_exists(saltHex) AND keyDid = :new",
+                "ExpressionAttributeValues": {
+                    ":v": to_av(vault_id),
+                    ":new": to_av(req.newKeyDid),
+                },
+            }
+        }
+    )
+    return actions
+
+
+def _after_cancel(
+    table: Table, vault_id: str, old: str, codes: list[str], exc: ClientError
+) -> Item:
+    """Explain a cancelled rotation from fresh reads; return the head to try again with."""
+    meta = table.get(keys.meta_key(vault_id))
+    if meta is None or meta.get("keyDid") != old:
+        raise _session_ended() from exc  # another rotation won: this session is over
+    if not is_registered(meta):
+        raise ApiError("vault_not_found", "No vault is registered for this Key DID.") from exc
+    if codes[:1] == ["ConditionalCheckFailed"]:
+        return meta  # kdf raised concurrently: _check_kdf decides on the fresh head
+    if len(codes) > 1 and codes[1] == "ConditionalCheckFailed":
+        raise _session_ended() from exc  # the old pointer is retired already
+    return meta

@@ -1,0 +1,29 @@
+"""§7 enrolled devices (rotation's models live in models/vault.py)."""
+
+from __future__ import annotations
+
+from chalicelib.shared.models import Request, Response
+from chalicelib.shared.types import DeviceName, ReplicaId
+
+
+class ReplicaPath(Request):
+    """The `{replicaId}` path parameter, validated like any other input."""
+
+    replicaId: ReplicaId
+
+
+class RenameRequest(Request):
+    name: DeviceName
+
+
+class DeviceOut(Response):
+    replicaId: str
+    name: str | None
+    enrolledAt: int
+    lastSeenAt: int
+    revokedAt: int | None
+    current: bool
+
+
+class DevicesResponse(Response):
+    devices: list[DeviceOut]
