@@ -14,7 +14,7 @@ def wire_item(row: Item) -> dict[str, Any]:
     ct = row.get("ct")
     return {
         "id": row["sk"][len(keys.item_sk("")) :] if "id" not in row else row["id"],
-        "version": int(row["ver"]),
+        "version": int(row["ver"] if "ver" in row else row["snapVer"]),
         "deleted": bool(row.get("deleted")),
         "ciphertext": b64url_encode(ct) if ct is not None and not row.get("deleted") else None,
         "replicaId": row.get("replicaId", ""),
