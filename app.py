@@ -6,13 +6,22 @@ import logging
 
 from chalice import Chalice
 
-from chalicelib.routes import attachments, devices, identity, meta, premium, sync, vault
+from chalicelib.routes import (
+    attachments,
+    devices,
+    identity,
+    maintenance,
+    meta,
+    premium,
+    sync,
+    vault,
+)
 from chalicelib.routes.http import cors_middleware
 
 app = Chalice(app_name="nt2-sync")
 app.log.setLevel(logging.INFO)
 logging.getLogger("nt2sync").setLevel(logging.INFO)
 
-for blueprint in (meta, identity, vault, sync, devices, attachments, premium):
+for blueprint in (meta, identity, vault, sync, devices, attachments, premium, maintenance):
     app.register_blueprint(blueprint.bp)
 app.register_middleware(cors_middleware, "http")

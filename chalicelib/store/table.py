@@ -238,6 +238,25 @@ class Table:
             if not start:
                 return
 
+    def vault_ids(self) -> Iterator[str]:
+        """Every vault id (a Scan of head rows: for the daily maintenance job only)."""
+        start: dict[str, Any] | None = None
+        while True:
+            kwargs: dict[str, Any] = {
+                "TableName": self.name,
+                "FilterExpression": "sk = :meta",
+                "ExpressionAttributeValues": {":meta": {"S": "META"}},
+                "ProjectionExpression": "pk",
+            }
+            if start:
+                kwargs["ExclusiveStartKey"] = start
+            resp = with_retries("Scan", lambda: self.ddb.scan(**kwargs))
+            for row in resp.get("Items", []):
+                yield row["pk"]["S"].split("#", 1)[1]
+            start = resp.get("LastEvaluatedKey")
+            if not start:
+                return
+
 
 def _add_condition(
     kwargs: dict[str, Any],
