@@ -250,7 +250,7 @@ class Table:
             }
             if start:
                 kwargs["ExclusiveStartKey"] = start
-            resp = with_retries("Scan", lambda: self.ddb.scan(**kwargs))
+            resp = with_retries("Scan", lambda kw=kwargs: self.ddb.scan(**kw))
             for row in resp.get("Items", []):
                 yield row["pk"]["S"].split("#", 1)[1]
             start = resp.get("LastEvaluatedKey")
