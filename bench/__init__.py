@@ -1,0 +1,1 @@
+"""Benchmarks (`make bench`): DynamoDB request counts, wall time, peak RSS."""
