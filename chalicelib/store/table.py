@@ -238,6 +238,9 @@ class Table:
             if not start:
                 return
 
+    def _scan_once(self, kwargs: dict[str, Any]) -> Any:
+        return with_retries("Scan", lambda: self.ddb.scan(**kwargs))
+
     def vault_ids(self) -> Iterator[str]:
         """Every vault id (a Scan of head rows: for the daily maintenance job only)."""
         start: dict[str, Any] | None = None
@@ -250,7 +253,7 @@ class Table:
             }
             if start:
                 kwargs["ExclusiveStartKey"] = start
-            resp = with_retries("Scan", lambda kw=kwargs: self.ddb.scan(**kw))
+            resp = self._scan_once(kwargs)
             for row in resp.get("Items", []):
                 yield row["pk"]["S"].split("#", 1)[1]
             start = resp.get("LastEvaluatedKey")
