@@ -77,6 +77,23 @@ def promo_key(code_hash: str) -> dict[str, dict[str, str]]:
     return {"pk": {"S": f"PROMO#{code_hash}"}, "sk": {"S": "PROMO"}}
 
 
+def promo_use_key(vault_id: str, code_hash: str) -> dict[str, dict[str, str]]:
+    return {"pk": {"S": vault_pk(vault_id)}, "sk": {"S": promo_use_sk(code_hash)}}
+
+
+def entitlement_key(vault_id: str, sk: str) -> dict[str, dict[str, str]]:
+    """Key of an entitlement row (`subscription_sk(...)` or `PROMO_ENTITLEMENT_SK`)."""
+    return {"pk": {"S": vault_pk(vault_id)}, "sk": {"S": sk}}
+
+
+PROMO_INDEX_PK = "PROMOS"
+
+
+def promo_index_key(code_hash: str) -> dict[str, dict[str, str]]:
+    """Operator listing of promo codes: one small partition, read only by the admin command."""
+    return {"pk": {"S": PROMO_INDEX_PK}, "sk": {"S": f"PROMO#{code_hash}"}}
+
+
 def nonce_key(nonce: str) -> dict[str, dict[str, str]]:
     return {"pk": {"S": f"NONCE#{nonce}"}, "sk": {"S": "NONCE"}}
 

@@ -1,0 +1,189 @@
+"""Promo codes: created by the operator command, stored hashed, redeemed atomically (§9).
+
+A code is 20 random characters of Crockford base32 (100 bits, from `secrets`), shown once at
+creation. Only its SHA-256 is stored: with that much entropy a plain hash cannot be reversed
+by guessing, and no server-side secret (pepper) has to be kept in step between the API and
+the operator's machine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib.clock import now_ms
+from chalicelib.errors import ApiError
+from chalicelib.premium.summary import Change, Snapshot, change_entitlements
+from chalicelib.store import keys
+from chalicelib.store.table import Item, Table, to_av, to_item
+from chalicelib.vaults import unkey
+
+DAY_MS = 86_400_000
+ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U
+CODE_CHARS = 20
+GROUP = 5
+_CONFUSABLE = str.maketrans({"O": "0", "I": "1", "L": "1"})
+_HASH_CONTEXT = b"nt2-sync/v1/promo\n"
+
+
+def generate_code() -> str:
+    """A fresh code, e.g. `7K3QX-M0P4T-...`, grouped for reading aloud."""
+    raw = "".join(secrets.choice(ALPHABET) for _ in range(CODE_CHARS))
+    return "-".join(raw[i : i + GROUP] for i in range(0, CODE_CHARS, GROUP))
+
+
+def normalize_code(code: str) -> str:
+    """What a person may type for a code: any case, spaces and dashes, O/I/L for 0/1/1."""
+    return "".join(code.split()).replace("-", "").upper().translate(_CONFUSABLE)
+
+
+def code_hash(code: str) -> str:
+    """The stored name of a code: SHA-256 of its normalised form (domain-separated)."""
+    return hashlib.sha256(_HASH_CONTEXT + normalize_code(code).encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class PromoInfo:
+    """An operator's view of one code (never the code itself)."""
+
+    code_hash: str
+    duration_days: int
+    max_redemptions: int
+    redemptions: int
+    expires_at: int | None
+    created_at: int
+
+
+def create_codes(
+    table: Table,
+    *,
+    duration_days: int,
+    max_redemptions: int,
+    expires_at: int | None = None,
+    count: int = 1,
+) -> list[str]:
+    """Create `count` codes with the same terms; returns the codes (the only time they exist)."""
+    if duration_days < 1 or max_redemptions < 1 or count < 1:
+        raise ValueError("duration, maximum redemptions and count must be at least 1")
+    codes: list[str] = []
+    now = now_ms()
+    for _ in range(count):
+        code = generate_code()
+        digest = code_hash(code)
+        row: dict[str, Any] = {
+            **unkey(keys.promo_key(digest)),
+            "durationDays": duration_days,
+            "maxRedemptions": max_redemptions,
+            "redemptions": 0,
+            "expiresAt": expires_at,
+            "createdAt": now,
+        }
+        index = {**unkey(keys.promo_index_key(digest)), "codeHash": digest, "createdAt": now}
+        table.transact(
+            [
+                {"Put": {"Item": to_item(row), "ConditionExpression": "attribute_not_exists(pk)"}},
+                {"Put": {"Item": to_item(index)}},
+            ]
+        )
+        codes.append(code)
+    return codes
+
+
+def list_codes(table: Table) -> list[PromoInfo]:
+    """Every code with its usage, oldest first (the operator's index partition + its rows)."""
+    digests = [
+        str(row["codeHash"]) for row in table.query_all("pk = :pk", {":pk": keys.PROMO_INDEX_PK})
+    ]
+    found: dict[str, Item] = {}
+    for start in range(0, len(digests), 100):
+        for row in table.batch_get([keys.promo_key(d) for d in digests[start : start + 100]]):
+            found[str(row["pk"]).removeprefix("PROMO#")] = row
+    out: list[PromoInfo] = []
+    for d in digests:
+        stored = found.get(d)
+        if stored is None:
+            continue
+        expires_at = stored.get("expiresAt")
+        out.append(
+            PromoInfo(
+                code_hash=d,
+                duration_days=int(stored["durationDays"]),
+                max_redemptions=int(stored["maxRedemptions"]),
+                redemptions=int(stored.get("redemptions") or 0),
+                expires_at=int(expires_at) if expires_at is not None else None,
+                created_at=int(stored.get("createdAt") or 0),
+            )
+        )
+    return sorted(out, key=lambda p: (p.created_at, p.code_hash))
+
+
+def _not_found() -> ApiError:
+    return ApiError("promo_not_found", "This promo code is unknown or has expired.")
+
+
+def redeem(table: Table, vault_id: str, code: str) -> dict[str, Any]:
+    """Redeem a code for a vault: one transaction counts it, marks it used and extends promo time.
+
+    Returns the vault's entitlement summary after the redemption.
+    """
+    digest = code_hash(code)
+
+    def plan(snap: Snapshot) -> Change:
+        now = now_ms()
+        promo: Item | None = None
+        used = False
+        for row in table.batch_get([keys.promo_key(digest), keys.promo_use_key(vault_id, digest)]):
+            if row["sk"] == "PROMO":
+                promo = row
+            else:
+                used = True
+        if promo is None:
+            raise _not_found()
+        if used:
+            raise ApiError("already_redeemed", "This vault has already redeemed this code.")
+        expires_at = promo.get("expiresAt")
+        if expires_at is not None and int(expires_at) <= now:
+            raise _not_found()
+        if int(promo.get("redemptions") or 0) >= int(promo["maxRedemptions"]):
+            raise ApiError("promo_exhausted", "This promo code has no redemptions left.")
+
+        current = snap.rows.get(keys.PROMO_ENTITLEMENT_SK)
+        old_end = int(current["endsAt"]) if current else 0
+        # A promo adds its duration to the end of any promo time the vault already has.
+        new_end = max(now, old_end) + int(promo["durationDays"]) * DAY_MS
+        ent_key = keys.entitlement_key(vault_id, keys.PROMO_ENTITLEMENT_SK)
+        ent_row = {**unkey(ent_key), "source": "promo", "endsAt": new_end, "updatedAt": now}
+        use_row = {
+            **unkey(keys.promo_use_key(vault_id, digest)),
+            "redeemedAt": now,
+            "endsAt": new_end,
+        }
+        # Every condition re-checks what was read, so a lost race cancels the whole transaction
+        # and `change_entitlements` plans again from fresh reads.
+        actions: list[dict[str, Any]] = [
+            {
+                "Update": {
+                    "Key": keys.promo_key(digest),
+                    "UpdateExpression": "ADD redemptions :one",
+                    "ConditionExpression": "attribute_exists(pk) AND redemptions < maxRedemptions"
+                    " AND (attribute_not_exists(expiresAt) OR expiresAt > :now)",
+                    "ExpressionAttributeValues": {":one": to_av(1), ":now": to_av(now)},
+                }
+            },
+            {"Put": {"Item": to_item(use_row), "ConditionExpression": "attribute_not_exists(pk)"}},
+            {
+                "Put": {
+                    "Item": to_item(ent_row),
+                    "ConditionExpression": "attribute_not_exists(pk) OR endsAt = :old",
+                    "ExpressionAttributeValues": {":old": to_av(old_end)},
+                }
+            },
+        ]
+        return Change(actions, {keys.PROMO_ENTITLEMENT_SK: ent_row})
+
+    summary = change_entitlements(table, vault_id, plan)
+    if summary is None:
+        raise ApiError("vault_not_found", "No vault exists for this Key DID.")
+    return summary
