@@ -12,6 +12,7 @@ import httpx
 from nt2sync.errors import NetworkError, ServerError, UsageProblem
 
 MAX_RETRIES = 5
+MAX_TRANSPORT_RETRIES = 3
 MAX_BACKOFF_SECONDS = 30.0
 
 
@@ -85,7 +86,7 @@ class Api:
                     method, "/api" + path, json=json, params=params, headers=headers
                 )
             except httpx.TransportError as exc:
-                if retry_transport and attempt < MAX_RETRIES:
+                if retry_transport and attempt < MAX_TRANSPORT_RETRIES:
                     self._sleep(min(MAX_BACKOFF_SECONDS, 0.2 * 2**attempt))
                     continue
                 raise NetworkError(
@@ -99,6 +100,7 @@ class Api:
 
     @staticmethod
     def _parse(response: httpx.Response) -> Any:
+        """JSON of a success; ServerError with the protocol's code otherwise."""
         if response.status_code == 204:
             return None
         try:
@@ -112,7 +114,11 @@ class Api:
                 )
             return body
         code = "http_error"
-        message = f"The server answered HTTP {response.status_code}."
+        request = response.request
+        message = (
+            f"The server answered HTTP {response.status_code} to {request.method} "
+            f"{request.url.path} (is it an NT² sync server speaking protocol 1.1?)."
+        )
         if isinstance(body, dict) and isinstance(body.get("code"), str):
             code = body["code"]
             message = str(body.get("message") or message)

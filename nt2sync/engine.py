@@ -721,7 +721,12 @@ class Client:
         )
         self._api = api
         summary = self.sync_now(progress)
-        summary.attachments_uploaded += self.reconcile_attachments()
+        try:
+            summary.attachments_uploaded += self.reconcile_attachments()
+        except (DeviceRevoked, PasswordChangedElsewhere):
+            raise
+        except ClientError as exc:  # items are synced; attachments wait for the next sync
+            summary.notices.append(f"Attachments not reconciled yet: {exc.message}")
         return summary
 
     def disable(self) -> dict[str, Any]:

@@ -602,7 +602,9 @@ def serve(fake: FakeServer | None = None) -> tuple[FakeServer, ThreadingHTTPServ
     fake = fake or FakeServer()
     fake.audience = url
     httpd.fake = fake  # type: ignore[attr-defined]
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    threading.Thread(
+        target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    ).start()
     return fake, httpd, url
 
 

@@ -2,29 +2,11 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "e2e"))
-
-from client_fakes import FakeServer  # noqa: E402
-
-from nt2sync.engine import Client  # noqa: E402
-
-PASSWORD = "pw-one"
-
-
-class Clock:
-    """A controllable millisecond clock."""
-
-    def __init__(self, start: int = 1_700_000_000_000) -> None:
-        self.now = start
-
-    def __call__(self) -> int:
-        self.now += 1
-        return self.now
+from nt2sync.engine import Client
+from tests.e2e.client_fakes import FakeServer
+from tests.unit.client.support import PASSWORD, Clock
 
 
 @pytest.fixture

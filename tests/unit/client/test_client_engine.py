@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from conftest import PASSWORD, Clock
 
 from nt2sync import errors
 from nt2sync.api import Api
 from nt2sync.engine import Client
+from tests.unit.client.support import PASSWORD, Clock
 
 
 def bodies(client: Client) -> dict[str, str]:

@@ -1,0 +1,189 @@
+"""The CLI against the fake server over real HTTP, including the malicious server of issue 8."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from chalicelib.shared import crypto
+from tests.e2e.client_cli import run, run_process
+from tests.e2e.client_fakes import FakeServer, serve
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeServer]:
+    server, httpd, _ = serve()
+    yield server
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture
+def a(tmp_path: Path, fake: FakeServer) -> Path:
+    """Device A: a vault with two items, sync enabled."""
+    vault = tmp_path / "a.sqlite3"
+    assert run(vault, "init").code == 0
+    run(vault, "item", "add", "alpha", "--body", "first")
+    run(vault, "item", "add", "beta", "--body", "second")
+    assert run(vault, "sync", "enable", "--server", fake.audience + "/").code == 0
+    return vault
+
+
+def key_did(vault: Path) -> str:
+    return run(vault, "kit", "--json").json()["keyDid"]
+
+
+def snapshot(vault: Path) -> tuple:
+    items = run(vault, "item", "list", "--json").json()
+    status = run(vault, "sync", "status", "--offline", "--json").json()
+    return items, status["watermark"]
+
+
+def test_json_shapes_and_usage_errors(tmp_path, fake, a):
+    assert set(run(a, "kit", "--json").json()) >= {"server", "keyDid", "kdf"}
+    items = run(a, "item", "list", "--json").json()
+    assert {tuple(sorted(i)) for i in items} == {
+        ("body", "id", "title", "updatedAt", "url", "username")
+    }
+    assert set(run(a, "item", "show", items[0]["id"], "--json").json()) == set(items[0])
+    status = run(a, "sync", "status", "--json").json()
+    assert {
+        "registered",
+        "server",
+        "keyDid",
+        "lastSyncAt",
+        "watermark",
+        "counts",
+        "devices",
+        "premium",
+    } <= set(status)
+    assert status["registered"] is True and status["counts"] == {"local": 2, "remote": 2}
+    assert status["server"] == fake.audience  # the trailing slash was dropped
+    bad = run(a, "item", "show")
+    assert bad.code == 2 and "Traceback" not in bad.err and len(bad.err.strip().splitlines()) == 1
+    missing = run(a, "item", "show", "nope")
+    assert missing.code == 1 and missing.err.strip() == "No item with id nope."
+    wrong = run(a, "item", "list", password="nope")
+    assert wrong.code == 1 and "master password is wrong" in wrong.err
+    nopw = run(a, "item", "list", password=None)
+    assert nopw.code == 1 and "NT2_PASSWORD" in nopw.err
+
+
+def test_sync_on_change_and_offline(tmp_path, fake, a):
+    b = tmp_path / "b.sqlite3"
+    assert run(b, "join", "--server", fake.audience, "--key-did", key_did(a)).code == 0
+    added = run(a, "item", "add", "gamma", "--json").json()["id"]  # pushed at once
+    offline = run(a, "item", "add", "delta", "--offline", "--json").json()["id"]
+    assert run(b, "sync", "now").code == 0
+    titles = {i["title"] for i in run(b, "item", "list", "--json").json()}
+    assert "gamma" in titles and "delta" not in titles
+    assert run(a, "sync", "now", "--json").json()["pushed"] == 1
+    assert run(b, "sync", "now", "--json").json()["pulled"] == 1
+    assert {added, offline} <= {i["id"] for i in run(b, "item", "list", "--json").json()}
+
+
+def test_disable_then_reenable(tmp_path, fake, a):
+    disabled = run(a, "sync", "disable", "--json").json()
+    assert disabled["syncEnabled"] is False and disabled["serverDataKept"] is True
+    assert not fake.sessions  # the session was ended
+    run(a, "item", "add", "while off")
+    assert run(a, "sync", "now").code == 1
+    assert run(a, "sync", "enable", "--server", fake.audience, "--json").json()["pushed"] == 1
+    assert len(fake.vaults[key_did(a)].items) == 3
+
+
+def test_subprocess_entry_point(tmp_path, fake, a):
+    # the real `python -m nt2sync`: JSON out, one-sentence errors, exit codes
+    listed = run_process(a, "item", "list", "--json")
+    assert listed.code == 0 and len(listed.json()) == 2
+    usage = run_process(a, "item", "frobnicate")
+    assert usage.code == 2 and "Traceback" not in usage.err
+    wrong = run_process(a, "item", "list", password="bad")
+    assert wrong.code == 1 and "Traceback" not in wrong.err
+
+
+# -- the malicious server ------------------------------------------------------------------
+def test_wrong_password_at_join_fails_before_any_authenticated_request(tmp_path, fake, a):
+    b = tmp_path / "b.sqlite3"
+    fake.requests.clear()
+    result = run(b, "join", "--server", fake.audience, "--key-did", key_did(a), password="nope")
+    assert result.code == 1 and "master password is wrong" in result.err
+    assert not b.exists()
+    assert all(not authed and not p.startswith("/api/auth") for _, p, authed in fake.requests)
+
+
+@pytest.mark.parametrize(
+    ("evil", "message"),
+    [
+        ({"kdf_iterations": 1000}, "weak key-derivation parameters"),
+        ({"kdf_algorithm": "PBKDF2-SHA1"}, "weak key-derivation parameters"),
+        ({"salt_hex": "ab" * 16}, "another salt than the one in your kit"),
+        ("verifier", "sent a wrong verifier"),
+        ({"audience": "https://elsewhere.example"}, "not 'http://127.0.0.1"),
+    ],
+)
+def test_join_refuses_a_lying_server(tmp_path, fake, a, evil, message):
+    kit = tmp_path / "kit.json"
+    assert run(a, "kit", "--out", str(kit), "--json").code == 0
+    if evil == "verifier":  # a well-formed verifier of another data key, under the right KEK
+        meta = run(a, "kit", "--json").json()
+        kek = crypto.derive_kek("pw-one", bytes.fromhex(meta["saltHex"]), 100_000)
+        evil = {"verifier": crypto.seal_data_key(kek, bytes(16), crypto.new_data_key())}
+    for name, value in evil.items():
+        setattr(fake.evil, name, value)
+    fake.requests.clear()
+    b = tmp_path / "b.sqlite3"
+    result = run(b, "join", "--kit", str(kit))
+    assert result.code == 1 and message in result.err, result.err
+    assert "Traceback" not in result.err and not b.exists()
+    assert all(not authed for _, _, authed in fake.requests)
+
+
+@pytest.fixture
+def ab(tmp_path, fake, a):
+    """A and B both hold the two items; A then edits both (B has not pulled that yet)."""
+    b = tmp_path / "b.sqlite3"
+    assert run(b, "join", "--server", fake.audience, "--key-did", key_did(a)).code == 0
+    ids = {i["title"]: i["id"] for i in run(a, "item", "list", "--json").json()}
+    run(a, "item", "edit", ids["alpha"], "--body", "first, edited")
+    run(a, "item", "edit", ids["beta"], "--body", "second, edited")
+    return b, ids
+
+
+def test_swapped_ciphertexts_are_refused(fake, ab):
+    b, ids = ab
+    before = snapshot(b)
+    fake.evil.swap = (ids["alpha"], ids["beta"])
+    result = run(b, "sync", "now")
+    assert result.code == 1 and "altered, swapped or from another vault" in result.err
+    assert snapshot(b) == before
+
+
+def test_flipped_byte_is_refused(fake, ab):
+    b, ids = ab
+    before = snapshot(b)
+    fake.evil.flip = {ids["beta"]}
+    result = run(b, "sync", "now")
+    assert result.code == 1 and "altered, swapped or from another vault" in result.err
+    assert snapshot(b) == before
+
+
+def test_replayed_older_ciphertext_is_refused(fake, ab):
+    b, ids = ab
+    assert run(b, "sync", "now").code == 0  # B has seen the edited revision
+    a_vault = b.with_name("a.sqlite3")
+    run(a_vault, "item", "edit", ids["alpha"], "--body", "third")  # something new is due
+    before = snapshot(b)
+    fake.evil.replay = {ids["alpha"]: 0}  # …served with the first ciphertext
+    result = run(b, "sync", "now")
+    assert result.code == 1 and "replayed an older version" in result.err
+    assert snapshot(b) == before
+
+
+def test_another_salt_at_sync_enable_is_refused(tmp_path, fake, a):
+    run(a, "sync", "disable")
+    fake.evil.salt_hex = "cd" * 16
+    result = run(a, "sync", "enable", "--server", fake.audience)
+    assert result.code == 1 and "another salt" in result.err
