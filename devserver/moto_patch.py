@@ -143,6 +143,9 @@ def _wrap(original: Callable[..., None]) -> Callable[..., None]:
 
 def apply() -> None:
     """Install the patch (idempotent). Safe before or after moto backends exist."""
+    from devserver import moto_s3  # S3 checksum headers read as real S3 reads them
+
+    moto_s3.apply()
     if getattr(DynamoDBBackend.transact_write_items, _MARKER, False):
         return
     if moto.__version__ != _TESTED_MOTO:

@@ -1,0 +1,74 @@
+"""Make moto's S3 PutObject read `x-amz-checksum-<algorithm>` headers as real S3 does.
+
+Why: moto 5.2.5 records (and returns from HeadObject with ChecksumMode=ENABLED) a checksum
+only when the request also names its algorithm in `x-amz-sdk-checksum-algorithm`, and never
+checks the value against the body. Real S3 takes a lone `x-amz-checksum-sha256` header as the
+object's checksum and rejects a body that does not match it (400 BadDigest). Presigned
+attachment uploads (PROTOCOL.md §6) send exactly that lone header, so without this patch the
+local server and the tests would behave unlike S3: commit could never verify a checksum, and a
+wrong body would be stored.
+
+How: wrap `S3Response._get_checksum` (called by PutObject). When no algorithm header is sent
+but one `x-amz-checksum-*` header is, that header names the algorithm; a checksum given in a
+header is compared with the body moto decoded, and a mismatch raises BadDigest.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+from moto.s3.exceptions import S3ClientError
+from moto.s3.responses import S3Response
+from moto.s3.utils import compute_checksum
+
+__all__ = ["apply"]
+
+_MARKER = "_nt2_checksum_headers"
+_ALGORITHMS = ("CRC32", "CRC32C", "CRC64NVME", "SHA1", "SHA256")
+
+
+class BadDigest(S3ClientError):
+    code = "BadDigest"
+
+    def __init__(self, algorithm: str) -> None:
+        super().__init__(
+            "BadDigest", f"The {algorithm} you specified did not match the calculated checksum."
+        )
+
+
+def _header_algorithm(headers: Any) -> str | None:
+    found = [a for a in _ALGORITHMS if headers.get(f"x-amz-checksum-{a.lower()}")]
+    return found[0] if len(found) == 1 else None
+
+
+def _wrap(original: Callable[..., tuple[str, str | None]]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def get_checksum(self: S3Response, response_headers: dict[str, Any]) -> Any:
+        headers = self.headers
+        algorithm = headers.get("x-amz-sdk-checksum-algorithm") or _header_algorithm(headers)
+        if algorithm and algorithm.upper() in _ALGORITHMS:
+            algorithm = algorithm.upper()
+            given = headers.get(f"x-amz-checksum-{algorithm.lower()}")
+            body = self.body if isinstance(self.body, bytes) else b""
+            # CRCs are left alone: moto falls back to CRC32 when their libraries are missing.
+            if given and algorithm in {"SHA1", "SHA256"}:
+                computed = compute_checksum(body, algorithm).decode("ascii")
+                if computed != given:
+                    raise BadDigest(algorithm)
+            if given and not headers.get("x-amz-sdk-checksum-algorithm"):
+                response_headers[f"x-amz-checksum-{algorithm.lower()}"] = given
+                return algorithm, given
+        return original(self, response_headers)
+
+    setattr(get_checksum, _MARKER, True)
+    return get_checksum
+
+
+def apply() -> None:
+    """Install the patch (idempotent)."""
+    current = S3Response._get_checksum
+    if getattr(current, _MARKER, False):
+        return
+    S3Response._get_checksum = _wrap(current)  # type: ignore[method-assign]
