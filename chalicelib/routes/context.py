@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from chalice.app import Request as ChaliceRequest
 
+from chalicelib import observability
 from chalicelib.identity import Principal, authenticate
 from chalicelib.routes.http import bearer_token
 from chalicelib.store.table import Table
@@ -15,4 +16,6 @@ def table() -> Table:
 
 def principal(request: ChaliceRequest) -> Principal:
     """The authenticated caller (401 otherwise)."""
-    return authenticate(table(), bearer_token(request))
+    caller = authenticate(table(), bearer_token(request))
+    observability.annotate(keyDid=caller.key_did)  # logged as its hash
+    return caller

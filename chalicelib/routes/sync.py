@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from chalice import Blueprint, Response
 
+from chalicelib import observability
 from chalicelib.routes.context import principal, table
 from chalicelib.routes.http import json_response, operation, parse_body, parse_query
 from chalicelib.settings import get_settings
@@ -48,7 +49,10 @@ def push() -> Response:
     req = parse_body(request, PushRequest)
     push_rules.check_duplicates(req)
     caller = principal(request)
-    return json_response(push_rules.push(table(), get_settings(), caller, req))
+    result = push_rules.push(table(), get_settings(), caller, req)
+    conflicts = sum(1 for r in result["results"] if r["status"] == "conflict")
+    observability.annotate(items=len(req.items), conflicts=conflicts)
+    return json_response(result)
 
 
 @operation(
@@ -65,7 +69,9 @@ def pull() -> Response:
     request = bp.current_request
     query = parse_query(request, PullQuery)
     caller = principal(request)
-    return json_response(pull_rules.pull(table(), caller, query))
+    result = pull_rules.pull(table(), caller, query)
+    observability.annotate(items=len(result["items"]), hasMore=result["hasMore"])
+    return json_response(result)
 
 
 @operation(
