@@ -154,11 +154,11 @@ def progress() -> Progress:
 
 
 @contextmanager
-def unlocked() -> Iterator[Client]:
+def unlocked(kit_kdf: dict[str, Any] | None = None) -> Iterator[Client]:
     """Open the vault and unlock it with the master password."""
     client = Client.open(STATE.vault)
     try:
-        client.unlock(read_password())
+        client.unlock(read_password(), kit_kdf=kit_kdf)
         yield client
         for notice in client.notices:
             err.print(notice)
@@ -257,14 +257,11 @@ def join(
     """Set up this device from the server and the master password."""
     salt_hex = kdf = None
     if kit_file:
-        try:
-            data = json.loads(kit_file.read_text())
-            server = server or data["server"]
-            key_did = key_did or data["keyDid"]
-            salt_hex = data.get("saltHex")
-            kdf = data.get("kdf")
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise ClientError(f"{kit_file} is not a kit written by `nt2sync kit`.") from exc
+        data = read_kit(kit_file)
+        server = server or data.get("server")
+        key_did = key_did or data["keyDid"]
+        salt_hex = data.get("saltHex")
+        kdf = data.get("kdf")
     if not server or not key_did:
         raise UsageProblem("join needs --server and --key-did, or --kit FILE.")
     password = read_password()
@@ -386,10 +383,28 @@ def sync_enable(
     print_summary(summary, as_json, extra)
 
 
+def read_kit(path: Path) -> dict[str, Any]:
+    """A kit file written by `nt2sync kit`."""
+    try:
+        data = json.loads(path.read_text())
+        if not isinstance(data, dict) or not isinstance(data["keyDid"], str):
+            raise ValueError("not a kit")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ClientError(f"{path} is not a kit written by `nt2sync kit`.") from exc
+    return data
+
+
 @sync_app.command("now")
-def sync_now(as_json: JsonOpt = False) -> None:
+def sync_now(
+    kit_file: Annotated[
+        Path | None,
+        typer.Option("--kit", help="New kit, after a password change that raised iterations."),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
     """Push local changes and pull remote ones."""
-    with unlocked() as client:
+    kit_kdf = read_kit(kit_file).get("kdf") if kit_file else None
+    with unlocked(kit_kdf) as client:
         summary = client.sync_now(progress())
     print_summary(summary, as_json)
 
@@ -680,6 +695,9 @@ def main(argv: list[str] | None = None) -> int:
     except ClickException as exc:
         sys.stderr.write(exc.format_message() + "\n")
         return exc.exit_code
+    except crypto.CryptoError as exc:
+        sys.stderr.write(f"Refused: {exc}.\n")
+        return 1
     except OSError as exc:
         sys.stderr.write(
             f"{exc.strerror or 'I/O error'}: {exc.filename or ''}".rstrip(": ") + ".\n"

@@ -190,8 +190,11 @@ class Client:
         """The vault_meta row."""
         return self.vault.meta()
 
-    def unlock(self, password: str) -> Keys:
-        """Derive the keys from the master password (refusing a wrong one)."""
+    def unlock(self, password: str, *, kit_kdf: dict[str, Any] | None = None) -> Keys:
+        """Derive the keys from the master password (refusing a wrong one).
+
+        kit_kdf: the KDF of a new kit, for a password changed elsewhere with raised iterations.
+        """
         meta = self.meta
         kek = crypto.derive_kek(password, meta.salt, crypto.check_kdf(meta.kdf))
         try:
@@ -207,6 +210,13 @@ class Client:
                     raise WrongPassword("The master password is wrong for this vault.") from None
                 seed, key_did = crypto.key_did_from_kek(kek)
             elif meta.sync_enabled and meta.server_url:
+                if kit_kdf is not None:
+                    iterations = _refuse_weak(kit_kdf)
+                    if iterations < crypto.check_kdf(meta.kdf):
+                        raise WeakKdfOffered(
+                            "The kit lowers the key-derivation iterations; refusing it."
+                        ) from None
+                    kek = crypto.derive_kek(password, meta.salt, iterations)
                 self.keys = self._adopt_rotation(kek)
                 return self.keys
             else:
@@ -245,7 +255,9 @@ class Client:
                 "refusing to use it."
             )
         if _refuse_weak(boot.get("kdf")) < crypto.check_kdf(meta.kdf):
-            raise WeakKdfOffered("The server offered weaker key-derivation parameters; refusing.")
+            raise WeakKdfOffered(
+                "The server offered weaker key-derivation parameters than this vault's; refusing."
+            )
         try:
             data_key = crypto.open_verifier(kek, meta.salt, str(boot.get("verifier") or ""))
         except crypto.VerifierMismatch as exc:

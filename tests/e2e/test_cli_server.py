@@ -25,6 +25,14 @@ def ok(vault: Path, *args: str, **kw: Any) -> Any:
     return result.json()
 
 
+def okq(vault: Path, *args: str, **kw: Any) -> Any:
+    return ok(vault, *args, process=False, **kw)
+
+
+def cliq(vault: Path, *args: str, **kw: Any) -> Result:
+    return cli(vault, *args, process=False, **kw)
+
+
 def items(vault: Path, **kw: Any) -> dict[str, str]:
     return {i["title"]: i["body"] for i in ok(vault, "item", "list", **kw)}
 
@@ -88,30 +96,32 @@ def test_wrong_password_at_join_fails_before_any_session(tmp_path, pair, server)
 
 def test_disable_then_reenable_reconciles(pair):
     a, b, _ = pair
-    assert ok(a, "sync", "disable")["serverDataKept"] is True
-    ok(a, "item", "add", "offline note", "--body", "kept")
-    ok(b, "item", "add", "from b", "--body", "meanwhile")
-    again = ok(a, "sync", "enable", "--server", cli_server(a))
+    assert okq(a, "sync", "disable")["serverDataKept"] is True
+    okq(a, "item", "add", "offline note", "--body", "kept")
+    okq(b, "item", "add", "from b", "--body", "meanwhile")
+    again = okq(a, "sync", "enable", "--server", cli_server(a))
     assert again["pushed"] == 1 and again["pulled"] >= 1
-    ok(b, "sync", "now")
-    assert items(a) == items(b) and {"offline note", "from b"} <= set(items(a))
+    okq(b, "sync", "now")
+    assert items(a, process=False) == items(b, process=False) and {"offline note", "from b"} <= set(
+        items(a, process=False)
+    )
 
 
 def cli_server(vault: Path) -> str:
-    return str(ok(vault, "kit")["server"])
+    return str(okq(vault, "kit")["server"])
 
 
 def test_backup_export_import_identical(tmp_path, pair):
     a, _, _ = pair
     backup = tmp_path / "a.nt2backup"
-    assert ok(a, "backup", "export", str(backup))["items"] == 2
+    assert okq(a, "backup", "export", str(backup))["items"] == 2
     restored = tmp_path / "restored.sqlite3"
-    assert ok(restored, "backup", "import", str(backup))["imported"] == 2
-    assert ok(restored, "item", "list") == ok(a, "item", "list")
-    assert ok(restored, "kit")["keyDid"] == ok(a, "kit")["keyDid"]
+    assert okq(restored, "backup", "import", str(backup))["imported"] == 2
+    assert okq(restored, "item", "list") == okq(a, "item", "list")
+    assert okq(restored, "kit")["keyDid"] == okq(a, "kit")["keyDid"]
     other = tmp_path / "other.sqlite3"
-    ok(other, "init")
-    refused = cli(other, "backup", "import", str(backup))
+    okq(other, "init")
+    refused = cliq(other, "backup", "import", str(backup))
     assert refused.code == 1 and "another vault" in refused.err
 
 
@@ -132,12 +142,12 @@ def test_password_change_locks_out_old_password(pair):
 
 def test_devices_rename_and_revoke(pair):
     a, b, _ = pair
-    devices = {d["name"]: d for d in ok(a, "devices", "list")}
+    devices = {d["name"]: d for d in okq(a, "devices", "list")}
     phone = devices["phone"]["replicaId"]
-    assert ok(a, "devices", "rename", phone, "old phone")["name"] == "old phone"
-    human = cli(a, "devices", "revoke", phone)
+    assert okq(a, "devices", "rename", phone, "old phone")["name"] == "old phone"
+    human = cliq(a, "devices", "revoke", phone)
     assert human.code == 0 and "password change" in human.out
-    refused = cli(b, "sync", "now")
+    refused = cliq(b, "sync", "now")
     assert refused.code == 1 and "revoked" in refused.err
 
 
@@ -147,11 +157,11 @@ def test_attachments_round_trip(tmp_path, pair, server):
     a, b, _ = pair
     src = tmp_path / "scan.pdf"
     src.write_bytes(b"%PDF-1.7 secret" * 1000)
-    item = {i["title"]: i["id"] for i in ok(a, "item", "list")}["alpha"]
-    att = ok(a, "attach", "add", item, str(src))["id"]
-    ok(b, "sync", "now")
+    item = {i["title"]: i["id"] for i in okq(a, "item", "list")}["alpha"]
+    att = okq(a, "attach", "add", item, str(src))["id"]
+    okq(b, "sync", "now")
     out = tmp_path / "out.pdf"
-    assert ok(b, "attach", "get", att, str(out))["size"] == src.stat().st_size
+    assert okq(b, "attach", "get", att, str(out))["size"] == src.stat().st_size
     assert out.read_bytes() == src.read_bytes()
-    ok(a, "attach", "rm", att)
-    assert ok(a, "attach", "list") == []
+    okq(a, "attach", "rm", att)
+    assert okq(a, "attach", "list") == []

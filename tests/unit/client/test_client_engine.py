@@ -316,3 +316,20 @@ def test_backup_export_import(make_client, tmp_path):
     with pytest.raises(errors.WrongPassword):
         Client.read_backup(tmp_path / "v.nt2backup", "nope")
     restored.close()
+
+
+def test_password_change_with_raised_iterations_needs_the_new_kit(
+    make_client, join_client, fake, tmp_path
+):
+    a = enabled(make_client, fake)
+    b = join_client("b", a.meta.key_did)
+    b.close()
+    a.change_password("pw-two", iterations=120_000)
+    assert fake.vaults[a.meta.key_did].kdf["iterations"] == 120_000
+    again = Client.open(tmp_path / "b.sqlite3", transport=fake.transport())
+    with pytest.raises(errors.WrongPassword):  # local iterations derive another keyDid
+        again.unlock("pw-two")
+    again.unlock("pw-two", kit_kdf=a.kit()["kdf"])
+    assert again.meta.key_did == a.meta.key_did and again.meta.kdf["iterations"] == 120_000
+    again.sync_now()
+    again.close()
