@@ -253,32 +253,30 @@ def test_kdf_lower_than_registered_is_a_conflict(caller: Caller) -> None:
 # -- validation (400 before any state) -------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("extra", "code"),
-    [
-        ({"kdf": {"algorithm": "PBKDF2-SHA256", "iterations": 99_999}}, "invalid_request"),
-        ({"kdf": {"algorithm": "PBKDF2-SHA256", "iterations": 10_000_001}}, "invalid_request"),
-        ({"kdf": {"algorithm": "argon2id", "iterations": 200_000}}, "invalid_request"),
-        ({"kdf": {"iterations": 200_000}}, "invalid_request"),
-        ({"saltHex": SALT}, "invalid_request"),
-        ({"unknown": 1}, "invalid_request"),
-        ({"verifier": "v" * 1025}, "invalid_request"),
-        ({"publicKeys": {"k": "x" * 5000}}, "invalid_request"),
-        ({"newKeyDid": "did:key:nope"}, "invalid_key_did"),
-        ({"newKeyDid": 7}, "invalid_request"),
-        ({"signature": "***"}, "invalid_encoding"),
-        ({"signature": b64url_encode(b"\x01" * 16)}, "invalid_request"),
-    ],
-)
-def test_malformed_rotation_is_400(
-    vault: Device, caller: Caller, extra: dict[str, Any], code: str
-) -> None:
-    body = {**vault.rotate_body(NEW), **extra}
-    r = vault.call("POST", "/api/vault/rotate", body)
-    assert (r.status, r.body["code"]) == (400, code)
-    # validation comes before authentication too
-    r = caller.call("POST", "/api/vault/rotate", body)
-    assert (r.status, r.body["code"]) == (400, code)
+MALFORMED: list[tuple[dict[str, Any], str]] = [
+    ({"kdf": {"algorithm": "PBKDF2-SHA256", "iterations": 99_999}}, "invalid_request"),
+    ({"kdf": {"algorithm": "PBKDF2-SHA256", "iterations": 10_000_001}}, "invalid_request"),
+    ({"kdf": {"algorithm": "argon2id", "iterations": 200_000}}, "invalid_request"),
+    ({"kdf": {"iterations": 200_000}}, "invalid_request"),
+    ({"saltHex": SALT}, "invalid_request"),
+    ({"unknown": 1}, "invalid_request"),
+    ({"verifier": "v" * 1025}, "invalid_request"),
+    ({"publicKeys": {"k": "x" * 5000}}, "invalid_request"),
+    ({"newKeyDid": "did:key:nope"}, "invalid_key_did"),
+    ({"newKeyDid": 7}, "invalid_request"),
+    ({"signature": "***"}, "invalid_encoding"),
+    ({"signature": b64url_encode(b"\x01" * 16)}, "invalid_request"),
+]
+
+
+def test_malformed_rotation_is_400(vault: Device, caller: Caller) -> None:
+    for extra, code in MALFORMED:
+        body = {**vault.rotate_body(NEW), **extra}
+        r = vault.call("POST", "/api/vault/rotate", body)
+        assert (r.status, r.body["code"]) == (400, code), extra
+        # validation comes before authentication too
+        r = caller.call("POST", "/api/vault/rotate", body)
+        assert (r.status, r.body["code"]) == (400, code), extra
     assert vault.call("GET", "/api/sync/status").status == 200  # nothing happened
 
 
@@ -304,22 +302,17 @@ def _signed(old_did: str, new_seed: bytes, signer: bytes, audience: str = AUDIEN
     return {"newKeyDid": new_did, "signature": b64url_encode(sig)}
 
 
-@pytest.mark.parametrize(
-    "case", ["signed_by_old_key", "other_audience", "other_old_key", "other_new_key"]
-)
-def test_bad_rotation_signature_is_401(vault: Device, caller: Caller, case: str) -> None:
+def test_bad_rotation_signature_is_401(vault: Device, caller: Caller) -> None:
     old = vault.key_did
-    body = {
+    cases = {
         "signed_by_old_key": _signed(old, NEW, vault.seed),
         "other_audience": _signed(old, NEW, NEW, "https://other.example"),
         "other_old_key": _signed(did_for_seed(seed_for(7)), NEW, NEW),
-        "other_new_key": {
-            **_signed(old, NEW, NEW),
-            "newKeyDid": did_for_seed(seed_for(8)),
-        },
-    }[case]
-    r = vault.call("POST", "/api/vault/rotate", body)
-    assert (r.status, r.body["code"]) == (401, "invalid_signature")
+        "other_new_key": {**_signed(old, NEW, NEW), "newKeyDid": did_for_seed(seed_for(8))},
+    }
+    for case, body in cases.items():
+        r = vault.call("POST", "/api/vault/rotate", body)
+        assert (r.status, r.body["code"]) == (401, "invalid_signature"), case
     # nothing moved: the session works and the new key has no vault
     assert vault.call("GET", "/api/sync/status").status == 200
     assert _bootstrap(caller, did_for_seed(NEW)).status == 404
