@@ -33,6 +33,11 @@ from chalicelib.store.table import (
 from chalicelib.vaults import unkey
 
 PAGE_SIZE = 100
+# A grant's PUT happens within 15 minutes and commit follows it. A pending row older than this
+# is stale: commit refuses it long before the lifecycle rule (≥ 24 h after the PUT) could be
+# deleting its blob, and the table's TTL removes the row a day later.
+PENDING_TTL_MS = 12 * 3_600_000
+TTL_GRACE_S = 86_400
 ATT_PREFIX = keys.attachment_sk("")
 _ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _MAX_ATTEMPTS = 5
@@ -63,6 +68,11 @@ def out(att_id: str, row: Item) -> dict[str, Any]:
         "sha256": row["sha256"],
         "committedAt": int(row["committedAt"]),
     }
+
+
+def _stale(row: Item, now: int) -> bool:
+    """A pending row past its expiry counts as absent (TTL deletes late)."""
+    return row.get("state") != COMMITTED and int(row.get("expiresAt") or 0) <= now
 
 
 def _same_content(row: Item, size: int, sha256: str) -> bool:
@@ -101,6 +111,7 @@ def _record_pending(
         used = int(meta.get("attachmentBytes") or 0)
         if used + req.size > settings.attachment_quota_bytes:
             raise ApiError("quota_exceeded", "This upload would pass the vault's storage quota.")
+        now = now_ms()
         try:
             # Never overwrite a committed row: its bytes are counted and its content is fixed.
             table.put(
@@ -109,7 +120,9 @@ def _record_pending(
                     "state": PENDING,
                     "size": req.size,
                     "sha256": req.sha256,
-                    "createdAt": now_ms(),
+                    "createdAt": now,
+                    "expiresAt": now + PENDING_TTL_MS,
+                    "ttl": (now + PENDING_TTL_MS) // 1000 + TTL_GRACE_S,
                 },
                 condition="attribute_not_exists(pk) OR #state = :pending",
                 names={"#state": "state"},
@@ -137,7 +150,7 @@ def commit(
     key = keys.attachment_key(vault_id, att_id)
     object_key = keys.attachment_object_key(vault_id, att_id)
     row = table.get(key)
-    if row is None:
+    if row is None or _stale(row, now_ms()):
         raise _not_found()
     if row.get("state") != COMMITTED:
         row = _commit_pending(table, blobs, settings, vault_id, att_id, row)
@@ -167,11 +180,16 @@ def _commit_pending(
                 {
                     "Update": {
                         "Key": keys.attachment_key(vault_id, att_id),
-                        "UpdateExpression": "SET #state = :committed, committedAt = :now",
+                        "UpdateExpression": "SET #state = :committed, committedAt = :now "
+                        "REMOVE expiresAt, #ttl",
                         # The row must still describe the object we just checked.
                         "ConditionExpression": "#state = :pending AND #size = :size "
-                        "AND sha256 = :sha",
-                        "ExpressionAttributeNames": {"#state": "state", "#size": "size"},
+                        "AND sha256 = :sha AND expiresAt > :now",
+                        "ExpressionAttributeNames": {
+                            "#state": "state",
+                            "#size": "size",
+                            "#ttl": "ttl",
+                        },
                         "ExpressionAttributeValues": {
                             ":committed": to_av(COMMITTED),
                             ":pending": to_av(PENDING),
@@ -203,7 +221,7 @@ def _commit_pending(
         codes = cancellation_codes(exc)
         if codes and codes[0] == "ConditionalCheckFailed":
             again = table.get(keys.attachment_key(vault_id, att_id))
-            if again is None:
+            if again is None or _stale(again, now_ms()):
                 raise _not_found() from exc
             if again.get("state") == COMMITTED and _same_content(again, size, sha256):
                 return again  # a concurrent commit of the same upload won

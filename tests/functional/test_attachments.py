@@ -422,3 +422,32 @@ def test_cursor_garbage_is_400(registered: Device) -> None:
         r = registered.call("GET", f"/api/attachments?cursor={cursor}")
         assert (r.status, r.body["code"]) == (400, "invalid_request"), cursor
     assert registered.call("GET", "/api/attachments?cursor=").status == 200
+
+
+def test_stale_pending_upload_cannot_be_committed(registered: Device, clock: Any) -> None:
+    from chalicelib.identity import authenticate
+    from chalicelib.store import keys
+    from chalicelib.store.table import Table
+
+    table = Table()
+    vault_id = authenticate(table, registered.token or "").vault_id
+    assert vault_id
+    # GIVEN a pending upload: its row carries a TTL, like its blob carries the pending tag
+    put_blob(upload(registered, "old", b"hello").body, b"hello")
+    put_blob(upload(registered, "fresh", b"hello").body, b"hello")
+    pending = table.get(keys.attachment_key(vault_id, "old"))
+    assert pending and pending["state"] == "pending" and pending["ttl"] > 0
+    # WHEN it is committed in time, the row loses its TTL
+    assert registered.call("POST", "/api/attachments/fresh/commit").status == 200
+    fresh = table.get(keys.attachment_key(vault_id, "fresh"))
+    assert fresh and "ttl" not in fresh and "expiresAt" not in fresh
+    # WHEN 12 hours pass without a commit (a new session: the old one expired)
+    clock(12 * 3_600_000)
+    registered.sign_in()
+    r = registered.call("POST", "/api/attachments/old/commit")
+    # THEN the stale upload counts as absent; a new grant makes it committable again
+    assert (r.status, r.body["code"]) == (404, "attachment_not_found")
+    put_blob(upload(registered, "old", b"hello").body, b"hello")
+    assert registered.call("POST", "/api/attachments/old/commit").status == 200
+    # AND the committed one is untouched by time
+    assert registered.call("GET", "/api/attachments/fresh/download").status == 200
