@@ -451,3 +451,20 @@ def test_stale_pending_upload_cannot_be_committed(registered: Device, clock: Any
     assert registered.call("POST", "/api/attachments/old/commit").status == 200
     # AND the committed one is untouched by time
     assert registered.call("GET", "/api/attachments/fresh/download").status == 200
+
+
+def test_attachments_follow_the_vault_through_rotation(registered: Device, caller: Any) -> None:
+    # GIVEN a committed attachment
+    key = store(registered, "a", b"hello")
+    # WHEN the vault rotates to a new key
+    r = registered.call("POST", "/api/vault/rotate", registered.rotate_body(seed_for(9)))
+    assert r.status == 200, r.body
+    new = Device(caller, seed_for(9), "replica-a")
+    new.sign_in()
+    # THEN the new key's session reaches the same blob; the old key sees no vault
+    d = new.call("GET", "/api/attachments/a/download")
+    assert d.status == 200 and object_key(d.body["url"]) == key
+    assert [a["id"] for a in new.call("GET", "/api/attachments").body["attachments"]] == ["a"]
+    registered.sign_in()
+    r = registered.call("GET", "/api/attachments/a/download")
+    assert (r.status, r.body["code"]) == (404, "vault_not_found")
