@@ -230,31 +230,31 @@ def test_cancelled_is_active_until_ends_at_then_inactive(device: Device, clock: 
     }
 
 
-@pytest.mark.parametrize("status", ["paused", "unpaid", "expired"])
-def test_paused_unpaid_expired_are_inactive(device: Device, status: str) -> None:
-    device.sign_in()
-    t0 = now_ms()
-    deliver(
-        device.caller, subscription_event("subscription_created", device.key_did, updated_at=t0)
-    )
-    assert premium(device)["active"] is True
-    event = {"paused": "subscription_paused", "unpaid": "subscription_updated"}.get(
-        status, "subscription_expired"
-    )
-    doc = subscription_event(
-        event, device.key_did, status=status, ends_at=t0 + DAY, updated_at=t0 + 1000
-    )
-    assert deliver(device.caller, doc).body == {"status": "applied"}
-    assert premium(device) == {
-        "required": True,
-        "active": False,
-        "source": "subscription",
-        "expiresAt": None,
-    }
-    # and unpausing (a newer event) brings it back
-    resumed = subscription_event("subscription_unpaused", device.key_did, updated_at=t0 + 2000)
-    assert deliver(device.caller, resumed).body == {"status": "applied"}
-    assert premium(device)["active"] is True
+def test_paused_unpaid_expired_are_inactive(caller: Caller) -> None:
+    for n, status in enumerate(("paused", "unpaid", "expired")):
+        dev = Device(caller, seed_for(20 + n))
+        dev.sign_in()
+        t0 = now_ms()
+        created = subscription_event("subscription_created", dev.key_did, updated_at=t0)
+        deliver(caller, created)
+        assert premium(dev)["active"] is True
+        event = {"paused": "subscription_paused", "unpaid": "subscription_updated"}.get(
+            status, "subscription_expired"
+        )
+        doc = subscription_event(
+            event, dev.key_did, status=status, ends_at=t0 + DAY, updated_at=t0 + 1000
+        )
+        assert deliver(caller, doc).body == {"status": "applied"}
+        assert premium(dev) == {
+            "required": True,
+            "active": False,
+            "source": "subscription",
+            "expiresAt": None,
+        }, status
+        # and a newer event (unpaused, resumed, renewed) brings it back
+        back = subscription_event("subscription_unpaused", dev.key_did, updated_at=t0 + 2000)
+        assert deliver(caller, back).body == {"status": "applied"}
+        assert premium(dev)["active"] is True
 
 
 def test_payment_order_and_unknown_events_are_acknowledged_and_ignored(
@@ -287,18 +287,15 @@ def test_subscription_event_without_usable_key_did_is_ignored(caller: Caller, aw
     assert rows["Count"] == 0
 
 
-@pytest.mark.parametrize(
-    "raw",
-    [
+def test_malformed_signed_bodies_are_400(caller: Caller) -> None:
+    for raw in (
         b"not json at all",
         b"[1, 2]",
         json.dumps({"data": {"type": "subscriptions"}}).encode(),
         json.dumps({"meta": {"event_name": "subscription_created"}}).encode(),
-    ],
-)
-def test_malformed_signed_bodies_are_400(caller: Caller, raw: bytes) -> None:
-    r = deliver(caller, None, raw=raw)
-    assert (r.status, r.body["code"]) == (400, "invalid_request")
+    ):
+        r = deliver(caller, None, raw=raw)
+        assert (r.status, r.body["code"]) == (400, "invalid_request"), raw
 
 
 def test_unreadable_updated_at_is_400(caller: Caller) -> None:
