@@ -45,7 +45,10 @@ def main() -> int:
     moto = None if os.environ.get("AWS_ENDPOINT_URL") else start_moto()
 
     from chalice.config import Config
-    from chalice.local import create_local_server
+    from chalice.local import ThreadedHTTPServer, create_local_server
+
+    # The default listen backlog (5) resets connections under a burst of parallel clients.
+    ThreadedHTTPServer.request_queue_size = 128
 
     from devserver.backend import ensure_resources
 
