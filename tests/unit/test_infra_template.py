@@ -1,0 +1,171 @@
+"""The packaged prod stack: `chalice package --merge-template` + cfn-lint, and what it holds.
+
+Packaging runs once per session into a temp dir (about 10 s with Chalice's dependency cache
+in .chalice/deployments; the first run downloads the Lambda wheels).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from infra.package import lint, package
+
+PUBLIC_ROUTES = ("/api/auth/challenge", "/api/auth/session", "/api/vault/bootstrap")
+WEBHOOK = "/api/premium/webhook"
+
+
+@pytest.fixture(scope="module")
+def sam(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return package(tmp_path_factory.mktemp("package"), "prod")
+
+
+@pytest.fixture(scope="module")
+def stack(sam: Path) -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads(sam.read_text())
+    return doc
+
+
+def of_type(stack: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    return {k: v for k, v in stack["Resources"].items() if v["Type"] == kind}
+
+
+def test_cfn_lint_finds_nothing(sam: Path) -> None:
+    # WHEN cfn-lint checks the packaged template (errors and warnings)
+    result = lint(sam)
+    # THEN it has nothing to say
+    assert result.returncode == 0 and result.stdout.strip() == "", result.stdout + result.stderr
+    assert (sam.parent / "deployment.zip").stat().st_size > 0
+
+
+def test_table_is_on_demand_recoverable_encrypted_protected(stack: dict[str, Any]) -> None:
+    table = stack["Resources"]["SyncTable"]
+    props = table["Properties"]
+    assert table["DeletionPolicy"] == "Retain" and table["UpdateReplacePolicy"] == "Retain"
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert props["SSESpecification"]["SSEEnabled"] is True
+    assert props["TimeToLiveSpecification"] == {"AttributeName": "ttl", "Enabled": True}
+    assert props["DeletionProtectionEnabled"] is True
+    (lsi,) = props["LocalSecondaryIndexes"]
+    assert lsi["IndexName"] == "byVersion"
+    assert [k["AttributeName"] for k in lsi["KeySchema"]] == ["pk", "ver"]
+
+
+def test_bucket_is_private_encrypted_unversioned_with_pending_expiry_and_cors(
+    stack: dict[str, Any],
+) -> None:
+    props = stack["Resources"]["AttachmentBucket"]["Properties"]
+    assert set(props["PublicAccessBlockConfiguration"].values()) == {True}
+    assert len(props["PublicAccessBlockConfiguration"]) == 4
+    assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert "VersioningConfiguration" not in props
+    rules = props["LifecycleConfiguration"]["Rules"]
+    pending = [r for r in rules if r.get("TagFilters")]
+    assert pending[0]["TagFilters"] == [{"Key": "nt2-state", "Value": "pending"}]
+    assert pending[0]["Status"] == "Enabled" and pending[0]["ExpirationInDays"] >= 1
+    (cors,) = props["CorsConfiguration"]["CorsRules"]
+    assert set(cors["AllowedMethods"]) == {"PUT", "GET"}
+    assert {"content-type", "x-amz-checksum-sha256"} <= set(cors["AllowedHeaders"])
+    assert cors["AllowedOrigins"] == {"Ref": "AllowedOrigins"}
+    assert stack["Parameters"]["AllowedOrigins"]["Type"] == "CommaDelimitedList"
+
+
+def test_functions_use_this_stacks_table_bucket_and_origins(stack: dict[str, Any]) -> None:
+    env = stack["Resources"]["APIHandler"]["Properties"]["Environment"]["Variables"]
+    assert env["TABLE_NAME"] == {"Ref": "SyncTable"}
+    assert env["BUCKET_NAME"] == {"Ref": "AttachmentBucket"}
+    assert env["ALLOWED_ORIGINS"] == {"Fn::Join": [",", {"Ref": "AllowedOrigins"}]}
+    assert env["PUBLIC_API_URL"] == {"Ref": "PublicApiUrl"}
+    assert env["PREMIUM_SYNC_REQUIRED"] == "true"
+    purge = stack["Resources"]["PurgeTombstones"]["Properties"]["Environment"]["Variables"]
+    assert purge["TABLE_NAME"] == {"Ref": "SyncTable"}
+
+
+def test_roles_point_at_this_stacks_resources_only(stack: dict[str, Any]) -> None:
+    allowed = [
+        {"Fn::GetAtt": ["SyncTable", "Arn"]},
+        {"Fn::Sub": "${SyncTable.Arn}/index/byVersion"},
+        {"Fn::Sub": "${AttachmentBucket.Arn}/*"},
+        {"Fn::GetAtt": ["ApiHandlerLogGroup", "Arn"]},
+        {"Fn::GetAtt": ["PurgeTombstonesLogGroup", "Arn"]},
+    ]
+    roles = of_type(stack, "AWS::IAM::Role")
+    assert set(roles) == {"ApiHandlerRole", "PurgeTombstonesRole"}
+    for role in roles.values():
+        for policy in role["Properties"]["Policies"]:
+            for st in policy["PolicyDocument"]["Statement"]:
+                res = st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]]
+                assert all(r in allowed for r in res), res
+
+
+def test_stage_is_throttled_and_platform_errors_are_readable(stack: dict[str, Any]) -> None:
+    api = stack["Resources"]["RestAPI"]["Properties"]
+    (settings,) = api["MethodSettings"]
+    assert settings["ResourcePath"] == "/*" and settings["HttpMethod"] == "*"
+    assert settings["ThrottlingRateLimit"] and settings["ThrottlingBurstLimit"]
+    responses = api["DefinitionBody"]["x-amazon-apigateway-gateway-responses"]
+    expected = {
+        "DEFAULT_4XX": "invalid_request",
+        "DEFAULT_5XX": "internal_error",
+        "UNAUTHORIZED": "unauthorized",
+        "ACCESS_DENIED": "unauthorized",
+        "REQUEST_TOO_LARGE": "payload_too_large",
+        "THROTTLED": "rate_limited",
+        "WAF_FILTERED": "rate_limited",
+    }
+    for kind, code in expected.items():
+        resp = responses[kind]
+        headers = resp["responseParameters"]
+        assert "gatewayresponse.header.Access-Control-Allow-Origin" in headers, kind
+        assert headers["gatewayresponse.header.Access-Control-Expose-Headers"] == "'Retry-After'"
+        body = resp["responseTemplates"]["application/json"]
+        assert body.startswith('{"code":"' + code + '","message":'), kind
+    assert "gatewayresponse.header.Retry-After" in responses["THROTTLED"]["responseParameters"]
+    assert responses["WAF_FILTERED"]["statusCode"] == "429"
+
+
+def _searched_paths(statement: dict[str, Any]) -> set[str]:
+    scope = statement["RateBasedStatement"]["ScopeDownStatement"]
+    parts = scope["OrStatement"]["Statements"] if "OrStatement" in scope else [scope]
+    return {p["ByteMatchStatement"]["SearchString"] for p in parts}
+
+
+def test_waf_limits_public_routes_per_client_ip_on_the_stage(stack: dict[str, Any]) -> None:
+    (acl,) = of_type(stack, "AWS::WAFv2::WebACL").values()
+    assert acl["Properties"]["Scope"] == "REGIONAL"
+    limited: set[str] = set()
+    for rule in acl["Properties"]["Rules"]:
+        st = rule["Statement"]
+        assert st["RateBasedStatement"]["AggregateKeyType"] == "IP"
+        assert rule["Action"] == {"Block": {}}
+        limited |= _searched_paths(st)
+    assert limited == {*PUBLIC_ROUTES, WEBHOOK}
+    (assoc,) = of_type(stack, "AWS::WAFv2::WebACLAssociation").values()
+    arn = assoc["Properties"]["ResourceArn"]["Fn::Sub"]
+    assert arn.endswith("/restapis/${RestAPI}/stages/prod")
+
+
+def test_alarms_watch_5xx_lambda_errors_throttles_and_table_throttles(
+    stack: dict[str, Any],
+) -> None:
+    watched: set[tuple[str, str]] = set()
+    for alarm in of_type(stack, "AWS::CloudWatch::Alarm").values():
+        props = alarm["Properties"]
+        assert props["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+        if "MetricName" in props:
+            watched.add((props["Namespace"], props["MetricName"]))
+        for metric in props.get("Metrics", []):
+            if "MetricStat" in metric:
+                m = metric["MetricStat"]["Metric"]
+                watched.add((m["Namespace"], m["MetricName"]))
+    assert {
+        ("AWS/ApiGateway", "5XXError"),
+        ("AWS/Lambda", "Errors"),
+        ("AWS/Lambda", "Throttles"),
+        ("AWS/DynamoDB", "ReadThrottleEvents"),
+        ("AWS/DynamoDB", "WriteThrottleEvents"),
+    } <= watched
