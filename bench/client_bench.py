@@ -56,8 +56,8 @@ def start_server() -> tuple[subprocess.Popen[bytes], str]:
     raise SystemExit("the local server did not start")
 
 
-def run_reaped(vault: Path, *args: str) -> tuple[float, float, str]:
-    """Run one CLI command, reaped with wait4: (wall seconds, its peak RSS MiB, stdout)."""
+def run_reaped(vault: Path, *args: str) -> tuple[float, float, str, float]:
+    """Run one CLI command, reaped with wait4: (wall s, its peak RSS MiB, stdout, its CPU s)."""
     env = {**os.environ, "NT2_PASSWORD": PASSWORD}
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         start = time.perf_counter()
@@ -76,7 +76,8 @@ def run_reaped(vault: Path, *args: str) -> tuple[float, float, str]:
         err.seek(0)
         if proc.returncode != 0:
             raise SystemExit(f"`nt2sync {' '.join(args)}` failed: {err.read().decode().strip()}")
-        return wall, usage.ru_maxrss / 1024, out.read().decode()
+        cpu = usage.ru_utime + usage.ru_stime  # the client's own CPU: the rest is waiting
+        return wall, usage.ru_maxrss / 1024, out.read().decode(), cpu
 
 
 def main() -> None:
@@ -115,14 +116,14 @@ def main() -> None:
             proc.terminate()
             proc.wait(timeout=30)
     rows = [
-        ("sync enable (push all + pull)", enable[0], enable[1], 8.0),
-        ("join + full pull + decrypt", join[0], join[1], 6.0),
-        ("item list (decrypt all)", listed[0], listed[1], None),
+        ("sync enable (push all + pull)", enable, 8.0),
+        ("join + full pull + decrypt", join, 6.0),
+        ("item list (decrypt all)", listed, None),
     ]
     print(f"{args.items} notes of {args.size} B; local fill (not timed) {fill:.2f} s; server {url}")
-    print(f"{'command':34} {'wall s':>8} {'peak RSS MiB':>13} {'target s':>9}")
-    for name, wall, rss, target in rows:
-        print(f"{name:34} {wall:8.2f} {rss:13.1f} {target if target else '-':>9}")
+    print(f"{'command':34} {'wall s':>8} {'client CPU s':>13} {'peak RSS MiB':>13} {'target s':>9}")
+    for name, (wall, rss, _, cpu), target in rows:
+        print(f"{name:34} {wall:8.2f} {cpu:13.2f} {rss:13.1f} {target if target else '-':>9}")
     assert pulled == shown == args.items, (pulled, shown)
     print(
         json.dumps(
@@ -130,8 +131,10 @@ def main() -> None:
                 "items": args.items,
                 "itemBytes": args.size,
                 "enableSeconds": round(enable[0], 3),
+                "enableClientCpuSeconds": round(enable[3], 3),
                 "enablePeakRssMiB": round(enable[1], 1),
                 "joinSeconds": round(join[0], 3),
+                "joinClientCpuSeconds": round(join[3], 3),
                 "joinPeakRssMiB": round(join[1], 1),
                 "listSeconds": round(listed[0], 3),
                 "listPeakRssMiB": round(listed[1], 1),

@@ -139,6 +139,7 @@ class Client:
         self.keys: Keys | None = None
         self._api: Api | None = None
         self._server_override: str | None = None
+        self._salt: bytes | None = None
         self.notices: list[str] = []
 
     # == creating and unlocking ==============================================================
@@ -189,6 +190,13 @@ class Client:
     def meta(self) -> Meta:
         """The vault_meta row."""
         return self.vault.meta()
+
+    @property
+    def salt(self) -> bytes:
+        """The vault salt (it never changes, so it is read once)."""
+        if self._salt is None:
+            self._salt = self.meta.salt
+        return self._salt
 
     def unlock(self, password: str, *, kit_kdf: dict[str, Any] | None = None) -> Keys:
         """Derive the keys from the master password (refusing a wrong one).
@@ -285,13 +293,13 @@ class Client:
         if row.ciphertext is None:
             raise ClientError(f"Item {row.id} was deleted.")
         try:
-            return crypto.decrypt_item(keys.data_key, self.meta.salt, row.id, row.ciphertext)
+            return crypto.decrypt_item(keys.data_key, self.salt, row.id, row.ciphertext)
         except crypto.CryptoError as exc:
             raise TamperedItem(f"The local copy of item {row.id} is damaged.") from exc
 
     def _encrypt(self, item_id: str, plaintext: dict[str, Any]) -> str:
         keys = self._require_keys()
-        return crypto.encrypt_item(keys.data_key, self.meta.salt, item_id, plaintext)
+        return crypto.encrypt_item(keys.data_key, self.salt, item_id, plaintext)
 
     @staticmethod
     def public_view(item_id: str, plaintext: dict[str, Any]) -> dict[str, Any]:
@@ -483,7 +491,7 @@ class Client:
         item_id = remote["id"]
         try:
             plaintext = crypto.decrypt_item(
-                keys.data_key, self.meta.salt, item_id, remote["ciphertext"] or ""
+                keys.data_key, self.salt, item_id, remote["ciphertext"] or ""
             )
         except crypto.UnsupportedFormat as exc:
             raise TamperedItem(
@@ -662,7 +670,8 @@ class Client:
                 checked: list[dict[str, Any] | None] = []
                 for remote in items:  # every check before any write: a bad page changes nothing
                     local = self.vault.get_item(remote["id"])
-                    if remote.get("deleted"):
+                    held = local is not None and int(remote["version"]) <= local.version
+                    if remote.get("deleted") or held:  # held: never applied, so not decrypted
                         checked.append(None)
                     else:
                         checked.append(self._verify_remote(remote, local))

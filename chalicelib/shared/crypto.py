@@ -14,6 +14,7 @@ import hmac
 import json
 import secrets
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 from cryptography.hazmat.primitives import hashes
@@ -110,6 +111,12 @@ def derive_kek(password: str, salt: bytes, iterations: int) -> bytes:
 def hkdf(ikm: bytes, info: bytes, length: int = KEY_BYTES) -> bytes:
     """HKDF-SHA256 with no salt (RFC 5869: a string of HashLen zeros)."""
     return HKDF(algorithm=hashes.SHA256(), length=length, salt=None, info=info).derive(ikm)
+
+
+@lru_cache(maxsize=8)
+def _subkey(key: bytes, info: bytes) -> bytes:
+    # items and attachments derive the same subkey thousands of times in one sync
+    return hkdf(key, info)
 
 
 def key_did_seed(kek: bytes) -> bytes:
@@ -227,7 +234,7 @@ def encrypt_item(
 ) -> str:
     """Encrypt an item's plaintext dict; base64url envelope."""
     data = validate_item_plaintext({"v": FORMAT_VERSION, **plaintext})
-    key = hkdf(data_key, ITEM_KEY_INFO)
+    key = _subkey(data_key, ITEM_KEY_INFO)
     return b64url_encode(_seal(key, encode_item_plaintext(data), item_aad(salt, item_id), nonce))
 
 
@@ -237,7 +244,7 @@ def decrypt_item(data_key: bytes, salt: bytes, item_id: str, ciphertext: str) ->
         envelope = b64url_decode(ciphertext)
     except EncodingError as exc:
         raise TamperedCiphertext("ciphertext is not base64url") from exc
-    raw = _open(hkdf(data_key, ITEM_KEY_INFO), envelope, item_aad(salt, item_id))
+    raw = _open(_subkey(data_key, ITEM_KEY_INFO), envelope, item_aad(salt, item_id))
     try:
         data = json.loads(raw)
     except ValueError as exc:
