@@ -46,6 +46,11 @@ _MAX_STR = 80
 _RESERVED = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message"}
 _SMALL_BODY = 4096  # only small JSON bodies are looked at for a keyDid
 
+# The SDK's DEBUG output dumps whole requests (ciphertext, tokens' hashes, salts): a Lambda
+# log level of DEBUG must not turn that on, so the SDK loggers stop at WARNING.
+for _sdk in ("botocore", "boto3", "urllib3", "s3transfer"):
+    logging.getLogger(_sdk).setLevel(logging.WARNING)
+
 _CURRENT: ContextVar[dict[str, Any] | None] = ContextVar("nt2sync_request", default=None)
 
 
