@@ -165,3 +165,10 @@ def test_attachments_round_trip(tmp_path, pair, server):
     assert out.read_bytes() == src.read_bytes()
     okq(a, "attach", "rm", att)
     assert okq(a, "attach", "list") == []
+
+
+def test_premium_status(pair):
+    a, _, _ = pair
+    premium = okq(a, "premium", "status")
+    assert set(premium) == {"required", "active", "source", "expiresAt"}
+    assert premium["required"] is False and premium["source"] == "dev"
