@@ -13,9 +13,9 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from chalicelib.admin import promo_commands
+from chalicelib.admin import promo_commands, vault_commands
 
-GROUPS: list[Callable[[Any], None]] = [promo_commands.add_commands]
+GROUPS: list[Callable[[Any], None]] = [promo_commands.add_commands, vault_commands.add_commands]
 
 
 def build_parser() -> argparse.ArgumentParser:
