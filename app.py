@@ -18,7 +18,8 @@ from chalicelib.routes import (
 )
 from chalicelib.routes.http import cors_middleware
 
-app = Chalice(app_name="nt2-sync")
+# Powertools owns the "nt2-sync" logger (one JSON line per request); no second handler.
+app = Chalice(app_name="nt2-sync", configure_logs=False)
 app.log.setLevel(logging.INFO)
 logging.getLogger("nt2sync").setLevel(logging.INFO)
 

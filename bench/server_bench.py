@@ -7,6 +7,7 @@ botocore `before-call` hook. Request counts are deterministic and are what costs
 from __future__ import annotations
 
 import json
+import logging
 import os
 import resource
 import secrets
@@ -77,6 +78,7 @@ def _payload(n: int) -> str:
 
 def run() -> dict[str, Any]:
     _env()
+    logging.disable(logging.INFO)  # one JSON line per request is right in Lambda, noise here
     from chalice.test import Client
     from moto import mock_aws
 

@@ -80,11 +80,23 @@ def push(
         request_hash(req),
         list(req.items),
     )
-    _load_committed(table, batch)
+    if _first_chunk_committed(table, batch):
+        _load_committed(table, batch)
     head = int(meta["seq"])
     while len(batch.results) < len(batch.items):
         head = _commit_next_chunk(table, batch, head)
     return {"watermark": batch.watermark, "results": batch.results}
+
+
+def _first_chunk_committed(table: Table, batch: _Batch) -> bool:
+    """Chunks commit in order, so a batch with no chunk 0 has nothing committed: one GetItem
+    answers the common case (a new batch) without a Query over the batch's records."""
+    key = {
+        "pk": {"S": keys.vault_pk(batch.vault_id)},
+        "sk": {"S": keys.batch_chunk_sk(batch.replica_id, batch.batch_id, 0)},
+    }
+    row = table.get(key)
+    return row is not None and int(row.get("ttl", 0)) > now_ms() // 1000
 
 
 def _load_committed(table: Table, batch: _Batch) -> None:
