@@ -6,6 +6,7 @@ botocore `before-call` hook. Request counts are deterministic and are what costs
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -204,7 +205,8 @@ def _max_push_in_process() -> dict[str, Any]:
 
 
 def main() -> dict[str, Any]:
-    figures = run()
+    with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
+        figures = run()  # EMF metric lines go to stdout in Lambda; not here
     figures.update(max_push_rss())
     rows = [
         ("items pushed (1 KiB, 500/batch)", figures["items"]),
