@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.clock import now_ms
-from chalicelib.errors import ApiError
+from chalicelib.errors import ApiError, unavailable
 from chalicelib.identity import Principal, touch_device
 from chalicelib.shared.limits import MAX_PAGE_CIPHERTEXT_CHARS
 from chalicelib.shared.models.sync import PullQuery
@@ -21,6 +21,7 @@ from chalicelib.sync.items import ciphertext_chars, wire_item
 
 VERSION_INDEX = "byVersion"
 LAST_PULL_EVERY_MS = 60_000
+MAX_HEAD_ROUNDS = 8
 
 
 def pull(table: Table, principal: Principal, query: PullQuery) -> dict[str, Any]:
@@ -31,30 +32,87 @@ def pull(table: Table, principal: Principal, query: PullQuery) -> dict[str, Any]
         raise ApiError("resync_required", "The watermark is ahead of the server; pull from 0.")
     if 0 < query.since < horizon:
         raise ApiError("resync_required", "Changes this old are no longer kept; pull from 0.")
-    items: list[dict[str, Any]] = []
-    chars = 0
-    has_more = False
-    start: dict[str, Any] | None = None
-    while query.since < head:
-        want = query.limit + 1 - len(items)  # one extra tells whether more remain
-        rows, start = table.query(
-            "pk = :pk AND ver BETWEEN :lo AND :hi",
-            {":pk": keys.vault_pk(vault_id), ":lo": query.since + 1, ":hi": head},
-            index=VERSION_INDEX,
-            limit=want,
-            start=start,
-        )
-        for row in rows:
-            item = wire_item(row)
-            size = ciphertext_chars(len(row["ct"])) if item["ciphertext"] else 0
-            if len(items) == query.limit or (items and chars + size > MAX_PAGE_CIPHERTEXT_CHARS):
-                has_more = True
-                break
-            items.append(item)
-            chars += size
-        if has_more or not start:
-            break
-    watermark = items[-1]["version"] if has_more else head
+    page = _Page(query.limit)
+    lo = query.since
+    if lo == head:  # nothing can move out of an empty range
+        return _answer(table, principal, vault_id, [], head, False)
+    for _round in range(MAX_HEAD_ROUNDS):
+        if not page.collect(table, vault_id, lo, head):
+            break  # the page is full: the client continues from its last item
+        # A write that committed while we read may have moved an item from inside the
+        # range to a version above the head we started from. The page only ends at the head
+        # if the head did not move meanwhile; otherwise read the versions it moved over too.
+        now_head = _head(table, vault_id)
+        if now_head == head:
+            return _answer(table, principal, vault_id, page.items, head, False)
+        lo, head = head, now_head
+    if not page.items:
+        raise unavailable()  # unceasing writes: the client retries (pathological)
+    return _answer(table, principal, vault_id, page.items, page.items[-1]["version"], True)
+
+
+class _Page:
+    """Items of one response: ≤ limit, ≤ 4 MiB of ciphertext, one entry per item id."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.items: list[dict[str, Any]] = []
+        self.chars = 0
+        self.positions: dict[str, int] = {}
+        self.sizes: dict[str, int] = {}
+
+    def collect(self, table: Table, vault_id: str, lo: int, hi: int) -> bool:
+        """Add items with lo < version ≤ hi; False when the page filled up first."""
+        start: dict[str, Any] | None = None
+        while True:
+            want = self.limit + 1 - len(self.items)  # one extra tells whether more remain
+            rows, start = table.query(
+                "pk = :pk AND ver BETWEEN :lo AND :hi",
+                {":pk": keys.vault_pk(vault_id), ":lo": lo + 1, ":hi": hi},
+                index=VERSION_INDEX,
+                limit=want,
+                start=start,
+            )
+            for row in rows:
+                if not self._add(row):
+                    return False
+            if not start:
+                return True
+
+    def _add(self, row: dict[str, Any]) -> bool:
+        item = wire_item(row)
+        size = ciphertext_chars(len(row["ct"])) if item["ciphertext"] else 0
+        if len(self.items) == self.limit or (
+            self.items and self.chars + size > MAX_PAGE_CIPHERTEXT_CHARS
+        ):
+            return False
+        old = self.positions.pop(item["id"], None)
+        if old is not None:  # seen at an older version earlier in this page: keep the newest
+            self.chars -= self.sizes.pop(item["id"])
+            del self.items[old]
+            self.positions = {i["id"]: n for n, i in enumerate(self.items)}
+        self.sizes[item["id"]] = size
+        self.positions[item["id"]] = len(self.items)
+        self.items.append(item)
+        self.chars += size
+        return True
+
+
+def _head(table: Table, vault_id: str) -> int:
+    meta = table.get(keys.meta_key(vault_id))
+    if meta is None:
+        raise ApiError("vault_not_found", "No vault is registered for this Key DID.")
+    return int(meta["seq"])
+
+
+def _answer(
+    table: Table,
+    principal: Principal,
+    vault_id: str,
+    items: list[dict[str, Any]],
+    watermark: int,
+    has_more: bool,
+) -> dict[str, Any]:
     _note_pull(table, principal, vault_id)
     return {"items": items, "watermark": watermark, "hasMore": has_more}
 

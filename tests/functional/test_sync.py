@@ -334,3 +334,38 @@ def test_another_vault_sees_nothing(registered: Device, caller: Any) -> None:
     other.sign_in()
     assert other.register().status == 201
     assert pull(other).body["items"] == []
+
+
+def test_item_moved_past_the_head_during_a_pull_still_arrives(
+    registered: Device, caller: Any
+) -> None:
+    # GIVEN three items and a second replica of the same vault
+    from chalicelib.identity import authenticate
+    from chalicelib.settings import get_settings
+    from chalicelib.shared.models.sync import PushRequest
+    from chalicelib.store.table import Table
+    from chalicelib.sync import push as push_rules
+
+    push(registered, [live("a", text="a1"), live("b"), live("c")])
+    other = Device(caller, registered.seed, "replica-b")
+    other.sign_in()
+    fired = {"done": False}
+
+    def concurrent_edit(operation: str) -> None:
+        if operation == "Query" and not fired["done"]:
+            fired["done"] = True  # another replica commits while this pull reads
+            table = Table()
+            req = PushRequest.model_validate(batch([live("a", base=1, text="a2")]))
+            push_rules.push(table, get_settings(), authenticate(table, other.token or ""), req)
+
+    # WHEN a pull from 0 reads while "a" moves from version 1 to version 4
+    table_module.fault_hook = concurrent_edit
+    try:
+        page = pull(registered, 0).body
+    finally:
+        table_module.fault_hook = None
+    # THEN the page ends at the new head and holds "a" at its new version
+    assert fired["done"]
+    assert page["hasMore"] is False and page["watermark"] == 4
+    assert [(i["id"], i["version"]) for i in page["items"]] == [("b", 2), ("c", 3), ("a", 4)]
+    assert page["items"][2]["ciphertext"] == ct("a2")
