@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -89,7 +90,7 @@ def open_session(table: Table, settings: Settings, req: SessionRequest) -> tuple
     vault_id, retired = vault_id_for(table, req.keyDid, allocate=True)
     if retired:
         vault_id = None  # a retired key may sign in, but owns no vault any more
-    token = b64url_encode(secrets.token_bytes(32))
+    token = make_token(vault_id, req.replicaId)
     expires_at = now + SESSION_TTL_MS
     session: dict[str, Any] = {
         **unkey(keys.session_key(hash_token(token))),
@@ -154,36 +155,65 @@ def open_session(table: Table, settings: Settings, req: SessionRequest) -> tuple
     return token, expires_at
 
 
-def _token_shape_ok(token: str) -> bool:
+TOKEN_SEPARATOR = "~"  # noqa: S105 - a separator, not a secret
+_VAULT_ID = re.compile(r"^[0-9a-f]{32}$")
+_REPLICA_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+NO_VAULT = "-"
+
+
+def make_token(vault_id: str | None, replica_id: str) -> str:
+    """`<vaultId>~<replicaId>~<256 random bits>`: the prefix routes, the secret authenticates.
+
+    The prefix lets one BatchGetItem fetch the session, the vault head and the device row
+    together; the session is stored under the hash of the whole token, so a prefix cannot be
+    altered without losing the session.
+    """
+    secret = b64url_encode(secrets.token_bytes(32))
+    return TOKEN_SEPARATOR.join((vault_id or NO_VAULT, replica_id, secret))
+
+
+def _parse_token(token: str) -> tuple[str | None, str] | None:
+    parts = token.split(TOKEN_SEPARATOR)
+    if len(parts) != 3:
+        return None
+    vault_part, replica_id, secret = parts
+    if vault_part != NO_VAULT and not _VAULT_ID.match(vault_part):
+        return None
+    if not _REPLICA_ID.match(replica_id):
+        return None
     try:
-        return len(b64url_decode(token)) == 32
+        if len(b64url_decode(secret)) != 32:
+            return None
     except EncodingError:
-        return False
+        return None
+    return (None if vault_part == NO_VAULT else vault_part), replica_id
 
 
 def authenticate(table: Table, token: str) -> Principal:
-    """Resolve a bearer token: 2 strongly consistent reads (session, then vault head + device)."""
-    if not _token_shape_ok(token):
+    """Resolve a bearer token with one strongly consistent BatchGetItem (session, head, device)."""
+    parsed = _parse_token(token)
+    if parsed is None:
         raise ApiError("unauthorized", "The session token is not valid.")
+    vault_id, replica_id = parsed
     token_hash = hash_token(token)
-    session = table.get(keys.session_key(token_hash))
+    wanted = [keys.session_key(token_hash)]
+    if vault_id is not None:
+        wanted += [keys.meta_key(vault_id), keys.device_key(vault_id, replica_id)]
+    rows = table.batch_get(wanted)
+    by_sk = {row["sk"]: row for row in rows}
+    session = by_sk.get("SESSION")
     if session is None:
         raise ApiError("unauthorized", "The session token is not valid.")
     now = now_ms()
     if int(session["expiresAt"]) <= now:
         raise ApiError("session_expired", "The session expired; sign in again.")
-    vault_id = session.get("vaultId")
-    principal = Principal(token_hash, session["keyDid"], session["replicaId"], vault_id, None, None)
+    if session.get("vaultId") != vault_id or session.get("replicaId") != replica_id:
+        raise ApiError("unauthorized", "The session token is not valid.")
+    principal = Principal(token_hash, session["keyDid"], replica_id, vault_id, None, None)
     if vault_id is None:
         return principal
-    rows = table.batch_get(
-        [keys.meta_key(vault_id), keys.device_key(vault_id, principal.replica_id)]
-    )
-    for row in rows:
-        if row["sk"] == keys.META_SK:
-            principal.meta = row
-        else:
-            principal.device = row
+    principal.meta = by_sk.get(keys.META_SK)
+    principal.device = by_sk.get(keys.device_sk(replica_id))
     meta, device = principal.meta, principal.device
     if meta is None or meta.get("keyDid") != principal.key_did or device is None:
         # The vault moved to another key (rotation) or was deleted: this session ended.

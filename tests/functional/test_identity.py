@@ -20,7 +20,7 @@ def test_health_names_audience_and_protocol(caller: Caller) -> None:
 
 def test_sign_in_and_logout(device: Device) -> None:
     token = device.sign_in("Laptop")
-    assert len(token) == 43
+    assert len(token.rsplit("~", 1)[1]) == 43  # <vaultId>~<replicaId>~<256 random bits>
     r = device.call("GET", "/api/sync/status")
     assert r.status == 200
     assert device.call("DELETE", "/api/auth/session").status == 204
@@ -293,3 +293,22 @@ def test_openapi_document(caller: Caller) -> None:
     assert reg["additionalProperties"] is False
     assert "/api/auth/session" in doc["paths"]
     assert set(doc["paths"]["/api/auth/session"]) == {"post", "delete"}
+
+
+def test_token_routing_prefix_cannot_be_altered(device: Device, caller: Caller) -> None:
+    # GIVEN a valid token <vaultId>~<replicaId>~<secret>
+    token = device.sign_in()
+    vault_id, replica, secret = token.split("~")
+    other = Device(caller, seed_for(2), "replica-a")
+    other_vault = other.sign_in().split("~")[0]
+    # WHEN the prefix is pointed at another vault or replica, THEN the session is unknown
+    for forged in (
+        f"{other_vault}~{replica}~{secret}",
+        f"{vault_id}~replica-b~{secret}",
+        f"-~{replica}~{secret}",
+        f"{vault_id}~{replica}",
+        secret,
+    ):
+        r = caller.call("GET", "/api/sync/status", token=forged)
+        assert (r.status, r.body["code"]) == (401, "unauthorized"), forged
+    assert caller.call("GET", "/api/sync/status", token=token).status == 200
