@@ -143,9 +143,10 @@ def _wrap(original: Callable[..., None]) -> Callable[..., None]:
 
 def apply() -> None:
     """Install the patch (idempotent). Safe before or after moto backends exist."""
-    from devserver import moto_s3  # S3 checksum headers read as real S3 reads them
+    from devserver import moto_lsi, moto_s3  # S3 checksums / LSI fetches as AWS does them
 
     moto_s3.apply()
+    moto_lsi.apply()
     if getattr(DynamoDBBackend.transact_write_items, _MARKER, False):
         return
     if moto.__version__ != _TESTED_MOTO:

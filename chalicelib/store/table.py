@@ -219,6 +219,9 @@ class Table:
             kwargs["ExpressionAttributeNames"] = names
         if index:
             kwargs["IndexName"] = index
+            # The version index projects keys only (an LSI entry counts toward the item's
+            # 400 KB); DynamoDB fetches the rest from the base table, strongly consistent.
+            kwargs["Select"] = "ALL_ATTRIBUTES"
         if limit:
             kwargs["Limit"] = limit
         if start:
