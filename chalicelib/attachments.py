@@ -39,7 +39,7 @@ PAGE_SIZE = 100
 PENDING_TTL_MS = 12 * 3_600_000
 TTL_GRACE_S = 86_400
 ATT_PREFIX = keys.attachment_sk("")
-_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}\Z")
 _MAX_ATTEMPTS = 5
 
 

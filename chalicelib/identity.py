@@ -156,8 +156,8 @@ def open_session(table: Table, settings: Settings, req: SessionRequest) -> tuple
 
 
 TOKEN_SEPARATOR = "~"  # noqa: S105 - a separator, not a secret
-_VAULT_ID = re.compile(r"^[0-9a-f]{32}$")
-_REPLICA_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_VAULT_ID = re.compile(r"^[0-9a-f]{32}\Z")
+_REPLICA_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}\Z")
 NO_VAULT = "-"
 
 

@@ -134,7 +134,7 @@ def _key_did_from(request: Any) -> str | None:
         return None
     try:
         body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return None
     found = body.get("keyDid") if isinstance(body, dict) else None
     return found if isinstance(found, str) else None

@@ -622,7 +622,7 @@ class Client:
         checked: list[dict[str, Any] | None] = []
         for sent, result in zip(items, results, strict=True):
             current = result.get("current") if result.get("status") == "conflict" else None
-            if current and not current.get("deleted"):
+            if current and not current.get("deleted") and current.get("ciphertext") is not None:
                 checked.append(self._verify_remote(current, self.vault.get_item(sent["id"])))
             else:
                 checked.append(None)
@@ -647,6 +647,9 @@ class Client:
                     local.version = 0
                     self.vault.put_item(local)
                     continue
+                if not current.get("deleted") and current.get("ciphertext") is None:
+                    continue  # sent without its ciphertext (large response): the pull brings it
+
                 summary.conflicts += self._apply_remote(current, plaintext, local)
             self.vault.drop_pending_batch(batch_id)
 

@@ -31,7 +31,7 @@ M = TypeVar("M", bound=BaseModel)
 ALLOW_METHODS = "GET, POST, PATCH, DELETE, OPTIONS"
 ALLOW_HEADERS = "Authorization, Content-Type"
 EXPOSE_HEADERS = "Retry-After"
-_INT = re.compile(r"^[0-9]{1,19}$")
+_INT = re.compile(r"^[0-9]{1,19}\Z")
 
 
 @dataclass(frozen=True)
@@ -177,6 +177,7 @@ def operation(
     status: int = 200,
     auth: bool = True,
     errors: tuple[str, ...] = (),
+    raw_body: bool = False,
 ) -> Callable[[Callable[..., Response]], Callable[..., Response]]:
     """Register a route, its preflight and its OpenAPI entry; map every error in one place."""
     REGISTRY.operations.append(
@@ -188,8 +189,11 @@ def operation(
         def handler(**kwargs: Any) -> Response:
             request = bp.current_request
             started = time.perf_counter()
-            ctx = observability.begin(request, path)
+            ctx: dict[str, Any] = {"route": path}
             try:
+                ctx = observability.begin(request, path)
+                if body is None and not raw_body:
+                    _reject_body(request)
                 resp = view(**kwargs)
             except ApiError as err:
                 resp = error_response(err)
@@ -206,6 +210,17 @@ def operation(
         return handler
 
     return decorate
+
+
+def _reject_body(request: ChaliceRequest) -> None:
+    """A route without a body model takes no body (unknown fields are never silently ignored)."""
+    raw = request.raw_body or b""
+    if raw.strip():
+        if len(raw) > MAX_BODY_BYTES:
+            raise ApiError("payload_too_large", "The request body is over 5 MiB.")
+        data = parse_json(raw)
+        if data != {}:
+            raise ApiError("invalid_request", "This request takes no body.")
 
 
 def preflight(**_: Any) -> Response:

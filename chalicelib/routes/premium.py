@@ -100,6 +100,7 @@ def checkout() -> Response:
     response=WebhookAck,
     auth=False,
     errors=("invalid_request", "invalid_signature", "payload_too_large", "unavailable"),
+    raw_body=True,
 )
 def lemonsqueezy_webhook() -> Response:
     request = bp.current_request

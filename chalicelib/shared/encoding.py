@@ -6,8 +6,8 @@ import base64
 import binascii
 import re
 
-_B64URL = re.compile(r"^[A-Za-z0-9_-]*$")
-_HEX = re.compile(r"^(?:[0-9a-f]{2})*$")
+_B64URL = re.compile(r"^[A-Za-z0-9_-]*\Z")
+_HEX = re.compile(r"^(?:[0-9a-f]{2})*\Z")
 
 
 class EncodingError(ValueError):

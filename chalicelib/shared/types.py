@@ -70,7 +70,26 @@ def _printable_name(value: str) -> str:
     return value
 
 
+def _storable(value: Any, depth: int = 1) -> bool:
+    """JSON that DynamoDB stores as it is: ≤ 32 levels, integers of ≤ 38 digits, no floats."""
+    if depth > 32:
+        return False
+    if isinstance(value, dict):
+        return all(_storable(v, depth + 1) for v in value.values())
+    if isinstance(value, list):
+        return all(_storable(v, depth + 1) for v in value)
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return True
+    if isinstance(value, int):
+        return abs(value) < 10**38
+    return False
+
+
 def _public_keys(value: dict[str, Any]) -> dict[str, Any]:
+    if not _storable(value):
+        raise PydanticCustomError(
+            "value_error", "publicKeys: strings, integers, booleans, lists, objects (≤ 32 deep)"
+        )
     size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
     if size > MAX_PUBLIC_KEYS_BYTES:
         raise PydanticCustomError("value_error", "publicKeys over 4 KiB")

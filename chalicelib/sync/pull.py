@@ -42,7 +42,7 @@ def pull(table: Table, principal: Principal, query: PullQuery) -> dict[str, Any]
         # A write that committed while we read may have moved an item from inside the
         # range to a version above the head we started from. The page only ends at the head
         # if the head did not move meanwhile; otherwise read the versions it moved over too.
-        now_head = _head(table, vault_id)
+        now_head = _head(table, vault_id, query.since)
         if now_head == head:
             return _answer(table, principal, vault_id, page.items, head, False)
         lo, head = head, now_head
@@ -98,10 +98,13 @@ class _Page:
         return True
 
 
-def _head(table: Table, vault_id: str) -> int:
+def _head(table: Table, vault_id: str, since: int) -> int:
+    """The head now; 410 if a purge raised the horizon past `since` while we read."""
     meta = table.get(keys.meta_key(vault_id))
     if meta is None:
         raise ApiError("vault_not_found", "No vault is registered for this Key DID.")
+    if 0 < since < int(meta.get("horizon") or 0):
+        raise ApiError("resync_required", "Changes this old are no longer kept; pull from 0.")
     return int(meta["seq"])
 
 

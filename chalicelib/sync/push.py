@@ -21,6 +21,7 @@ from chalicelib.entitlements import require_premium
 from chalicelib.errors import ApiError, unavailable
 from chalicelib.identity import Principal
 from chalicelib.settings import Settings
+from chalicelib.shared.limits import MAX_PAGE_CIPHERTEXT_CHARS
 from chalicelib.shared.models.sync import PushItem, PushRequest
 from chalicelib.store import keys
 from chalicelib.store.table import Item, Table, error_code, from_item, to_av, to_item
@@ -71,7 +72,6 @@ def push(
     """Apply a batch; a replayed batchId returns the first answer and writes nothing."""
     check_duplicates(req)
     vault_id, meta = principal.require_vault()
-    require_premium(meta, settings)
     batch = _Batch(
         vault_id,
         principal.replica_id,
@@ -82,10 +82,32 @@ def push(
     )
     if _first_chunk_committed(table, batch):
         _load_committed(table, batch)
+    if len(batch.results) < len(batch.items):
+        # Premium gates new writes; a replay of a batch that already committed still gets
+        # its answer (the client must learn what was accepted).
+        require_premium(meta, settings)
     head = int(meta["seq"])
     while len(batch.results) < len(batch.items):
         head = _commit_next_chunk(table, batch, head)
-    return {"watermark": batch.watermark, "results": batch.results}
+    return {"watermark": batch.watermark, "results": _within_response_budget(batch.results)}
+
+
+def _within_response_budget(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Keep a push response under Lambda's 6 MB: past 4 MiB of conflicting ciphertext, a
+    conflict's `current` comes without its ciphertext (a live item with `ciphertext: null`
+    means "pull to get it"). Deterministic, so a replay answers the same."""
+    budget = MAX_PAGE_CIPHERTEXT_CHARS
+    out = []
+    for result in results:
+        current = result.get("current")
+        text = current.get("ciphertext") if current else None
+        if current and text:
+            if len(text) > budget:
+                result = {**result, "current": {**current, "ciphertext": None}}
+            else:
+                budget -= len(text)
+        out.append(result)
+    return out
 
 
 def _first_chunk_committed(table: Table, batch: _Batch) -> bool:
