@@ -246,6 +246,8 @@ class Api:
             response = self._blobs.put(url, content=data, headers=headers)
         except httpx.TransportError as exc:
             raise NetworkError("Cannot reach the attachment storage.") from exc
+        if response.status_code == 412:
+            return  # the object is already there (an earlier PUT landed): commit verifies it
         if not response.is_success:
             raise ServerError(
                 response.status_code,

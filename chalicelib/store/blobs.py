@@ -26,7 +26,14 @@ STATE_TAG = "nt2-state"
 PENDING = "pending"  # infra/template.json's lifecycle rule expires objects with this tag
 COMMITTED = "committed"
 REQUIRED_SIGNED_HEADERS = frozenset(
-    {"host", "content-length", "content-type", "x-amz-checksum-sha256", "x-amz-tagging"}
+    {
+        "host",
+        "content-length",
+        "content-type",
+        "x-amz-checksum-sha256",
+        "x-amz-tagging",
+        "if-none-match",
+    }
 )
 _NOT_FOUND = frozenset({"404", "NoSuchKey", "NotFound"})
 _BUSY = frozenset(
@@ -82,10 +89,14 @@ class Blobs:
         Content-Length is signed but not returned: every HTTP client derives it from the body
         (browsers refuse to let a page set it); a body of another length fails the signature.
         """
+        # If-None-Match: * makes S3 refuse (412) a PUT onto an existing object: a replayed
+        # pending-era URL can never re-tag a committed blob "pending" (which the lifecycle
+        # rule would then delete). A client treats 412 as "already uploaded" and commits.
         headers = {
             "Content-Type": CONTENT_TYPE,
             "x-amz-checksum-sha256": checksum,
             "x-amz-tagging": tagging(state),
+            "If-None-Match": "*",
         }
         url = self.s3.generate_presigned_url(
             "put_object",
@@ -96,6 +107,7 @@ class Blobs:
                 "ContentType": CONTENT_TYPE,
                 "ChecksumSHA256": checksum,
                 "Tagging": headers["x-amz-tagging"],
+                "IfNoneMatch": "*",
             },
             ExpiresIn=min(expires_s, URL_TTL_S),
             HttpMethod="PUT",

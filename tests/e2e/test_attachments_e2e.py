@@ -43,6 +43,10 @@ def test_attachment_round_trip_over_http(server: Any) -> None:
     c = dev.call("POST", "/api/attachments/photo-1/commit")
     assert c.status_code == 200, c.text
     assert c.json()["size"] == len(data) and c.json()["sha256"] == digest
+    # AND replaying the pending-era URL cannot overwrite (or re-tag) the committed blob
+    replay = httpx.put(grant["url"], content=data, headers=grant["headers"])
+    assert replay.status_code == 412, replay.text
+    assert dev.call("POST", "/api/attachments/photo-1/commit").json() == c.json()
     # THEN the presigned GET returns the same bytes
     d = dev.call("GET", "/api/attachments/photo-1/download")
     assert d.status_code == 200, d.text

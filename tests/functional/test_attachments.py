@@ -100,6 +100,7 @@ def test_round_trip_upload_commit_download_list_delete(registered: Device) -> No
         "Content-Type": "application/octet-stream",
         "x-amz-checksum-sha256": base64.b64encode(hashlib.sha256(data).digest()).decode(),
         "x-amz-tagging": "nt2-state=pending",
+        "If-None-Match": "*",
     }
     key = put_blob(r.body, data)
     assert key.startswith("vaults/") and key.endswith("/att-1")

@@ -58,6 +58,7 @@ def test_put_url_signs_size_checksum_type_and_tag(endpoint: str | None) -> None:
         "content-type",
         "x-amz-checksum-sha256",
         "x-amz-tagging",
+        "if-none-match",
     } <= signed
     assert q["X-Amz-Algorithm"] == "AWS4-HMAC-SHA256"
     assert 0 < int(q["X-Amz-Expires"]) <= 900
@@ -67,6 +68,7 @@ def test_put_url_signs_size_checksum_type_and_tag(endpoint: str | None) -> None:
         "Content-Type": "application/octet-stream",
         "x-amz-checksum-sha256": base64.b64encode(hashlib.sha256(DATA).digest()).decode(),
         "x-amz-tagging": "nt2-state=pending",
+        "If-None-Match": "*",
     }
     # Nothing of the declaration leaks into the query where a client could change it.
     assert not {k.lower() for k in q} & {"content-length", "x-amz-checksum-sha256"}
