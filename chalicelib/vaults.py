@@ -85,5 +85,16 @@ def unkey(key: dict[str, dict[str, str]]) -> dict[str, str]:
     return _unkey(key)
 
 
+def vault_counts(meta: Item | None) -> dict[str, int]:
+    """The §5 counts kept on the head row (maintained in the same commits as the writes)."""
+    meta = meta or {}
+    return {
+        "items": int(meta.get("nItems") or 0),
+        "tombstones": int(meta.get("nTombstones") or 0),
+        "attachments": int(meta.get("nAttachments") or 0),
+        "attachmentBytes": int(meta.get("attachmentBytes") or 0),
+    }
+
+
 def is_registered(meta: Item | None) -> bool:
     return bool(meta and meta.get("saltHex"))

@@ -40,7 +40,7 @@ from chalicelib.clock import now_ms
 from chalicelib.store import keys
 from chalicelib.store.blobs import Blobs
 from chalicelib.store.table import Item, Key, Table, condition_failed, from_item, with_retries
-from chalicelib.vaults import is_registered
+from chalicelib.vaults import is_registered, vault_counts
 
 BATCH_WRITE_MAX = 25
 DELETE_OBJECTS_MAX = 1000
@@ -186,13 +186,7 @@ def describe(table: Table, key_did: str) -> dict[str, Any] | None:
         "kdf": kdf,
         "watermark": int(meta.get("seq") or 0),
         "horizon": int(meta.get("horizon") or 0),
-        "counts": {
-            "items": int(meta.get("nItems") or 0),
-            "tombstones": int(meta.get("nTombstones") or 0),
-            "attachments": int(meta.get("nAttachments") or 0),
-            "attachmentBytes": int(meta.get("attachmentBytes") or 0),
-            "devices": int(meta.get("nDevices") or 0),
-        },
+        "counts": {**vault_counts(meta), "devices": int(meta.get("nDevices") or 0)},
         "premium": {
             "active": until > now_ms(),
             "until": until or None,

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from chalice import Blueprint, Response
-from pydantic import ValidationError
 
 from chalicelib import attachments
 from chalicelib.routes.context import principal, table
 from chalicelib.routes.http import (
+    AUTH_ERRORS,
     json_response,
     operation,
     parse_body,
+    parse_path,
     parse_query,
-    validation_error,
 )
 from chalicelib.settings import get_settings
 from chalicelib.shared.models.attachments import (
@@ -28,15 +28,9 @@ from chalicelib.store.blobs import Blobs
 
 bp = Blueprint(__name__)
 
-_AUTH = ("unauthorized", "session_expired", "session_revoked")
-
 
 def _attachment_id(value: str) -> str:
-    """The path's attachment id, validated before any state is read (400 otherwise)."""
-    try:
-        return AttachmentPath.model_validate({"id": value}, strict=True).id
-    except ValidationError as exc:
-        raise validation_error(exc) from exc
+    return parse_path(AttachmentPath, id=value).id
 
 
 @operation(
@@ -51,7 +45,7 @@ def _attachment_id(value: str) -> str:
         "invalid_request",
         "invalid_encoding",
         "payload_too_large",
-        *_AUTH,
+        *AUTH_ERRORS,
         "premium_required",
         "vault_not_found",
         "attachment_mismatch",
@@ -79,7 +73,7 @@ def upload(id: str) -> Response:  # noqa: A002 - the path parameter's name
     response=AttachmentOut,
     errors=(
         "invalid_request",
-        *_AUTH,
+        *AUTH_ERRORS,
         "vault_not_found",
         "attachment_not_found",
         "attachment_mismatch",
@@ -102,7 +96,13 @@ def commit(id: str) -> Response:  # noqa: A002 - the path parameter's name
     summary="A presigned GET for a committed attachment",
     tag="attachments",
     response=DownloadResponse,
-    errors=("invalid_request", *_AUTH, "vault_not_found", "attachment_not_found", "unavailable"),
+    errors=(
+        "invalid_request",
+        *AUTH_ERRORS,
+        "vault_not_found",
+        "attachment_not_found",
+        "unavailable",
+    ),
 )
 def download(id: str) -> Response:  # noqa: A002 - the path parameter's name
     request = bp.current_request
@@ -119,7 +119,7 @@ def download(id: str) -> Response:  # noqa: A002 - the path parameter's name
     tag="attachments",
     query=ListQuery,
     response=ListResponse,
-    errors=("invalid_request", *_AUTH, "vault_not_found", "unavailable"),
+    errors=("invalid_request", *AUTH_ERRORS, "vault_not_found", "unavailable"),
 )
 def list_attachments() -> Response:
     request = bp.current_request
@@ -136,7 +136,7 @@ def list_attachments() -> Response:
     summary="Delete an attachment's blob and record (idempotent)",
     tag="attachments",
     status=204,
-    errors=("invalid_request", *_AUTH, "vault_not_found", "unavailable"),
+    errors=("invalid_request", *AUTH_ERRORS, "vault_not_found", "unavailable"),
 )
 def delete(id: str) -> Response:  # noqa: A002 - the path parameter's name
     request = bp.current_request

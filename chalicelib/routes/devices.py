@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from chalice import Blueprint, Response
-from pydantic import ValidationError
 
 from chalicelib import devices, rotation
 from chalicelib.routes.context import principal, table
-from chalicelib.routes.http import json_response, operation, parse_body, validation_error
+from chalicelib.routes.http import (
+    AUTH_ERRORS,
+    json_response,
+    operation,
+    parse_body,
+    parse_path,
+)
 from chalicelib.settings import get_settings
 from chalicelib.shared.models.devices import (
     DeviceOut,
@@ -19,15 +24,9 @@ from chalicelib.shared.models.vault import RotateRequest, RotateResponse
 
 bp = Blueprint(__name__)
 
-_AUTH = ("unauthorized", "session_expired", "session_revoked")
-
 
 def _replica(replica_id: str) -> str:
-    """The path's replicaId, validated before any state is read (400 otherwise)."""
-    try:
-        return ReplicaPath.model_validate({"replicaId": replica_id}, strict=True).replicaId
-    except ValidationError as exc:
-        raise validation_error(exc) from exc
+    return parse_path(ReplicaPath, replicaId=replica_id).replicaId
 
 
 @operation(
@@ -37,7 +36,7 @@ def _replica(replica_id: str) -> str:
     summary="Devices enrolled in this vault",
     tag="devices",
     response=DevicesResponse,
-    errors=_AUTH,
+    errors=AUTH_ERRORS,
 )
 def list_devices() -> Response:
     caller = principal(bp.current_request)
@@ -53,7 +52,7 @@ def list_devices() -> Response:
     tag="devices",
     body=RenameRequest,
     response=DeviceOut,
-    errors=("invalid_request", *_AUTH, "device_not_found"),
+    errors=("invalid_request", *AUTH_ERRORS, "device_not_found"),
 )
 def rename_device(replicaId: str) -> Response:  # noqa: N803 - the path parameter's name
     request = bp.current_request
@@ -70,7 +69,7 @@ def rename_device(replicaId: str) -> Response:  # noqa: N803 - the path paramete
     summary="Revoke a device: its sessions end at once, it can never sign in again",
     tag="devices",
     response=DeviceOut,
-    errors=("invalid_request", *_AUTH, "device_not_found"),
+    errors=("invalid_request", *AUTH_ERRORS, "device_not_found"),
 )
 def revoke_device(replicaId: str) -> Response:  # noqa: N803 - the path parameter's name
     request = bp.current_request
@@ -91,7 +90,7 @@ def revoke_device(replicaId: str) -> Response:  # noqa: N803 - the path paramete
         "invalid_request",
         "invalid_key_did",
         "invalid_encoding",
-        *_AUTH,
+        *AUTH_ERRORS,
         "invalid_signature",
         "vault_not_found",
         "kdf_conflict",

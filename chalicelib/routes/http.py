@@ -28,6 +28,7 @@ log = logging.getLogger("nt2sync.http")
 
 M = TypeVar("M", bound=BaseModel)
 
+AUTH_ERRORS = ("unauthorized", "session_expired", "session_revoked")
 ALLOW_METHODS = "GET, POST, PATCH, DELETE, OPTIONS"
 ALLOW_HEADERS = "Authorization, Content-Type"
 EXPOSE_HEADERS = "Retry-After"
@@ -131,6 +132,14 @@ def parse_query(request: ChaliceRequest, model: type[M]) -> M:
             data[name] = value
     try:
         return model.model_validate(data, strict=True)
+    except ValidationError as exc:
+        raise validation_error(exc) from exc
+
+
+def parse_path(model: type[M], **values: str) -> M:
+    """Path parameters as a validated model, before any state is read (400 otherwise)."""
+    try:
+        return model.model_validate(values, strict=True)
     except ValidationError as exc:
         raise validation_error(exc) from exc
 

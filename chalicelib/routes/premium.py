@@ -10,7 +10,7 @@ from chalicelib.identity import Principal
 from chalicelib.premium import promo, webhook
 from chalicelib.premium.checkout import checkout_url
 from chalicelib.routes.context import principal, table
-from chalicelib.routes.http import json_response, operation, parse_body
+from chalicelib.routes.http import AUTH_ERRORS, json_response, operation, parse_body
 from chalicelib.settings import get_settings
 from chalicelib.shared.models.premium import (
     CheckoutRequest,
@@ -21,8 +21,6 @@ from chalicelib.shared.models.premium import (
 )
 
 bp = Blueprint(__name__)
-
-_AUTH = ("unauthorized", "session_expired", "session_revoked")
 
 
 def _vault_id(caller: Principal) -> str:
@@ -39,7 +37,7 @@ def _vault_id(caller: Principal) -> str:
     summary="The vault's Premium state",
     tag="premium",
     response=PremiumOut,
-    errors=_AUTH,
+    errors=AUTH_ERRORS,
 )
 def get_premium() -> Response:
     caller = principal(bp.current_request)
@@ -56,7 +54,7 @@ def get_premium() -> Response:
     response=PremiumOut,
     errors=(
         "invalid_request",
-        *_AUTH,
+        *AUTH_ERRORS,
         "vault_not_found",
         "promo_not_found",
         "already_redeemed",
@@ -79,7 +77,7 @@ def redeem() -> Response:
     summary="The hosted checkout link for this vault's key",
     tag="premium",
     response=CheckoutResponse,
-    errors=("invalid_request", *_AUTH, "vault_not_found", "unavailable"),
+    errors=("invalid_request", *AUTH_ERRORS, "vault_not_found", "unavailable"),
 )
 def checkout() -> Response:
     request = bp.current_request

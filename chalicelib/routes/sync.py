@@ -6,7 +6,7 @@ from chalice import Blueprint, Response
 
 from chalicelib import observability
 from chalicelib.routes.context import principal, table
-from chalicelib.routes.http import json_response, operation, parse_body, parse_query
+from chalicelib.routes.http import AUTH_ERRORS, json_response, operation, parse_body, parse_query
 from chalicelib.settings import get_settings
 from chalicelib.shared.models.sync import (
     PullQuery,
@@ -20,8 +20,6 @@ from chalicelib.sync import push as push_rules
 from chalicelib.sync import status as status_rules
 
 bp = Blueprint(__name__)
-
-_AUTH = ("unauthorized", "session_expired", "session_revoked")
 
 
 @operation(
@@ -37,7 +35,7 @@ _AUTH = ("unauthorized", "session_expired", "session_revoked")
         "invalid_encoding",
         "duplicate_item",
         "payload_too_large",
-        *_AUTH,
+        *AUTH_ERRORS,
         "premium_required",
         "vault_not_found",
         "batch_mismatch",
@@ -63,7 +61,7 @@ def push() -> Response:
     tag="sync",
     query=PullQuery,
     response=PullResponse,
-    errors=("invalid_request", *_AUTH, "vault_not_found", "resync_required", "unavailable"),
+    errors=("invalid_request", *AUTH_ERRORS, "vault_not_found", "resync_required", "unavailable"),
 )
 def pull() -> Response:
     request = bp.current_request
@@ -81,7 +79,7 @@ def pull() -> Response:
     summary="Sync status of this vault and replica",
     tag="sync",
     response=StatusResponse,
-    errors=_AUTH,
+    errors=AUTH_ERRORS,
 )
 def status() -> Response:
     caller = principal(bp.current_request)

@@ -6,7 +6,7 @@ from chalice import Blueprint, Response
 
 from chalicelib import registration
 from chalicelib.routes.context import principal, table
-from chalicelib.routes.http import json_response, operation, parse_body, parse_query
+from chalicelib.routes.http import AUTH_ERRORS, json_response, operation, parse_body, parse_query
 from chalicelib.settings import get_settings
 from chalicelib.shared.models.vault import (
     BootstrapResponse,
@@ -17,8 +17,6 @@ from chalicelib.shared.models.vault import (
 )
 
 bp = Blueprint(__name__)
-
-_AUTH = ("unauthorized", "session_expired", "session_revoked")
 
 
 @operation(
@@ -33,7 +31,7 @@ _AUTH = ("unauthorized", "session_expired", "session_revoked")
     errors=(
         "invalid_request",
         "invalid_encoding",
-        *_AUTH,
+        *AUTH_ERRORS,
         "premium_required",
         "salt_conflict",
         "kdf_conflict",
@@ -73,7 +71,13 @@ def bootstrap() -> Response:
     tag="vault",
     query=KeyDidQuery,
     response=SaltResponse,
-    errors=("invalid_request", "invalid_key_did", *_AUTH, "key_did_mismatch", "vault_not_found"),
+    errors=(
+        "invalid_request",
+        "invalid_key_did",
+        *AUTH_ERRORS,
+        "key_did_mismatch",
+        "vault_not_found",
+    ),
 )
 def salt() -> Response:
     request = bp.current_request

@@ -7,6 +7,7 @@ from typing import Any
 from chalicelib.entitlements import premium_view
 from chalicelib.identity import Principal
 from chalicelib.settings import Settings
+from chalicelib.vaults import vault_counts
 
 
 def status(principal: Principal, settings: Settings) -> dict[str, Any]:
@@ -20,12 +21,7 @@ def status(principal: Principal, settings: Settings) -> dict[str, Any]:
         "watermark": int(meta.get("seq") or 0) if registered else 0,
         "lastPushAt": device.get("lastPushAt"),
         "lastPullAt": device.get("lastPullAt"),
-        "counts": {
-            "items": int(meta.get("nItems") or 0),
-            "tombstones": int(meta.get("nTombstones") or 0),
-            "attachments": int(meta.get("nAttachments") or 0),
-            "attachmentBytes": int(meta.get("attachmentBytes") or 0),
-        },
+        "counts": vault_counts(meta),
         "devices": int(meta.get("nDevices") or 0),
         "premium": premium_view(meta if principal.vault_id else None, settings),
     }
