@@ -38,7 +38,6 @@ class LocalServer:
                 **(extra_env or {}),
             }
         )
-        env.pop("AWS_ENDPOINT_URL", None)
         self.log = open(ROOT / "build" / f"e2e-server-{self.port}.log", "w")  # noqa: SIM115
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "devserver"],

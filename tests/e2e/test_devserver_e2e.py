@@ -1,0 +1,54 @@
+"""`make serve` behaviour: an external endpoint via AWS_ENDPOINT_URL; SIGTERM stops it all."""
+
+from __future__ import annotations
+
+import signal
+from typing import Any
+
+import boto3
+import httpx
+from moto.server import ThreadedMotoServer
+
+from tests.e2e.conftest import LocalServer
+from tests.e2e.protocol_client import HttpDevice
+
+
+def test_uses_an_existing_endpoint_and_creates_what_is_missing(server_factory: Any) -> None:
+    # GIVEN a backend already running elsewhere (here: a moto server of the test's own)
+    backend = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    backend.start()
+    host, port = backend.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    try:
+        # WHEN the local server starts with AWS_ENDPOINT_URL pointing at it
+        srv = server_factory(
+            AWS_ENDPOINT_URL=endpoint,
+            AWS_ACCESS_KEY_ID="testing",
+            AWS_SECRET_ACCESS_KEY="testing",
+            AWS_DEFAULT_REGION="us-east-1",
+            TABLE_NAME="ext-table",
+            BUCKET_NAME="ext-bucket",
+        )
+        # THEN it created the table and bucket there, and the API works on them
+        ddb = boto3.client(
+            "dynamodb",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        assert "ext-table" in ddb.list_tables()["TableNames"]
+        dev = HttpDevice.new(srv.url, "ext")
+        dev.sign_in()
+        assert dev.register().status_code == 201
+        assert ddb.scan(TableName="ext-table")["Count"] > 0
+    finally:
+        backend.stop()
+
+
+def test_sigterm_stops_the_server() -> None:
+    srv = LocalServer()
+    assert httpx.get(srv.url + "/api/health").status_code == 200
+    srv.proc.send_signal(signal.SIGTERM)
+    assert srv.proc.wait(timeout=15) == 0
+    srv.stop()
