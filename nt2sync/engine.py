@@ -619,6 +619,13 @@ class Client:
         results = response.get("results")
         if not isinstance(results, list) or len(results) != len(items):
             raise ClientError("The server answered a push with the wrong number of results.")
+        # When the new head is the old watermark plus exactly our accepted writes, every
+        # version in between is ours: there is nothing to pull there (a first `sync enable`
+        # does not download what it just uploaded).
+        mark = self.meta.watermark
+        accepted = sum(1 for r in results if r.get("status") == "accepted")
+        head = response.get("watermark")
+        skip_to = head if isinstance(head, int) and accepted and head == mark + accepted else None
         checked: list[dict[str, Any] | None] = []
         for sent, result in zip(items, results, strict=True):
             current = result.get("current") if result.get("status") == "conflict" else None
@@ -651,6 +658,8 @@ class Client:
                     continue  # sent without its ciphertext (large response): the pull brings it
 
                 summary.conflicts += self._apply_remote(current, plaintext, local)
+            if skip_to is not None:
+                self.vault.set_meta(watermark=skip_to)
             self.vault.drop_pending_batch(batch_id)
 
     def pull(self, summary: SyncSummary, progress: Progress) -> None:

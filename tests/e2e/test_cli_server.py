@@ -52,6 +52,7 @@ def pair(tmp_path: Path, server: Any) -> tuple[Path, Path, str]:
     ok(a, "item", "add", "beta", "--body", "second")
     enabled = ok(a, "sync", "enable", "--server", server.url + "/", "--device-name", "laptop")
     assert enabled["pushed"] == 2 and enabled["keyDid"] == key_did
+    assert enabled["pulled"] == 0  # nothing but its own writes: not downloaded again
     joined = ok(b, "join", "--server", server.url, "--key-did", key_did, "--device-name", "phone")
     assert joined["pulled"] == 2
     return a, b, key_did
