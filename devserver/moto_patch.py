@@ -143,10 +143,11 @@ def _wrap(original: Callable[..., None]) -> Callable[..., None]:
 
 def apply() -> None:
     """Install the patch (idempotent). Safe before or after moto backends exist."""
-    from devserver import moto_lsi, moto_s3  # S3 checksums / LSI fetches as AWS does them
+    from devserver import moto_lsi, moto_query, moto_s3  # as AWS does them / costs them
 
     moto_s3.apply()
     moto_lsi.apply()
+    moto_query.apply()
     if getattr(DynamoDBBackend.transact_write_items, _MARKER, False):
         return
     if moto.__version__ != _TESTED_MOTO:
