@@ -623,9 +623,19 @@ class Client:
         # version in between is ours: there is nothing to pull there (a first `sync enable`
         # does not download what it just uploaded).
         mark = self.meta.watermark
-        accepted = sum(1 for r in results if r.get("status") == "accepted")
+        ours = sorted(
+            int(r["version"])
+            for r in results
+            if r.get("status") == "accepted" and isinstance(r.get("version"), int)
+        )
         head = response.get("watermark")
-        skip_to = head if isinstance(head, int) and accepted and head == mark + accepted else None
+        skip_to = (
+            head
+            if ours
+            and ours == list(range(mark + 1, mark + len(ours) + 1))
+            and (head == mark + len(ours))
+            else None
+        )
         checked: list[dict[str, Any] | None] = []
         for sent, result in zip(items, results, strict=True):
             current = result.get("current") if result.get("status") == "conflict" else None
