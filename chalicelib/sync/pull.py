@@ -38,7 +38,10 @@ def pull(table: Table, principal: Principal, query: PullQuery) -> dict[str, Any]
         return _answer(table, principal, vault_id, [], head, False)
     for _round in range(MAX_HEAD_ROUNDS):
         if not page.collect(table, vault_id, lo, head):
-            break  # the page is full: the client continues from its last item
+            # The page is full: the client continues from its last item, unless a purge
+            # raised the horizon past `since` while we read (then this page may lack one).
+            _head(table, vault_id, query.since)
+            break
         # A write that committed while we read may have moved an item from inside the
         # range to a version above the head we started from. The page only ends at the head
         # if the head did not move meanwhile; otherwise read the versions it moved over too.

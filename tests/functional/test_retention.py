@@ -49,3 +49,34 @@ def test_revived_item_is_not_purged(registered: Device, clock: Any) -> None:
     registered.sign_in()
     st = registered.call("GET", "/api/sync/status").body["counts"]
     assert (st["items"], st["tombstones"]) == (1, 0)
+
+
+def test_purge_during_a_full_page_answers_410(
+    registered: Device, clock: Any, monkeypatch: Any
+) -> None:
+    # GIVEN old tombstones (v5, v6) behind a live item and young items after them
+    from chalicelib.sync.retention import purge_vault
+
+    _push(registered, [live("p"), live("a"), live("b"), live("c")])  # v1..4
+    _push(registered, [tomb("a", 2), tomb("b", 3)])  # v5, v6
+    clock(91 * DAY_MS)
+    registered.sign_in()
+    _push(registered, [live("q"), live("r"), live("s")])  # v7..9
+    vault_id = (registered.token or "").split("~")[0]
+    original = Table.query
+    calls = {"n": 0}
+
+    def query_with_purge(self: Any, cond: str, values: Any, **kw: Any) -> Any:
+        if kw.get("index") == "byVersion" and ":hi" in values:
+            calls["n"] += 1
+            if calls["n"] == 1:  # a 2-row storage page, then the daily job runs
+                rows, nxt = original(self, cond, values, **{**kw, "limit": 2})
+                assert purge_vault(Table(), vault_id, 90) == 2
+                return rows, nxt
+        return original(self, cond, values, **kw)
+
+    monkeypatch.setattr(Table, "query", query_with_purge)
+    # WHEN a full page is read while the purge removes tombstones inside it
+    r = registered.call("GET", "/api/sync/pull?since=1&limit=4")
+    # THEN the client is told to resync instead of silently missing a deletion
+    assert (r.status, r.body["code"]) == (410, "resync_required")
