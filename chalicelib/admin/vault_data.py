@@ -39,7 +39,7 @@ from botocore.exceptions import ClientError
 from chalicelib.clock import now_ms
 from chalicelib.store import keys
 from chalicelib.store.blobs import Blobs
-from chalicelib.store.table import Item, Key, Table, condition_failed, from_item, with_retries
+from chalicelib.store.table import Item, Key, Table, condition_failed, with_retries
 from chalicelib.vaults import is_registered, vault_counts
 
 BATCH_WRITE_MAX = 25
@@ -321,49 +321,25 @@ def _scan_outside(table: Table, vault_id: str) -> _Outside:
 
 
 def _scan(table: Table, filter_expression: str, values: dict[str, Any]) -> Iterator[Item]:
-    start: dict[str, Any] | None = None
-    while True:
-        kwargs: dict[str, Any] = {
-            "TableName": table.name,
-            "ConsistentRead": True,
-            "FilterExpression": filter_expression,
-            "ExpressionAttributeValues": values,
-            "ProjectionExpression": "pk, sk, vaultId, keyDid, abandonedFor, retiredAt",
-        }
-        if start:
-            kwargs["ExclusiveStartKey"] = start
-        resp = with_retries("Scan", partial(table.ddb.scan, **kwargs))
-        for raw in resp.get("Items", []):
-            item = from_item(raw)
-            assert item is not None
-            yield item
-        start = resp.get("LastEvaluatedKey")
-        if not start:
-            return
+    return table.pages(
+        "Scan",
+        ConsistentRead=True,
+        FilterExpression=filter_expression,
+        ExpressionAttributeValues=values,
+        ProjectionExpression="pk, sk, vaultId, keyDid, abandonedFor, retiredAt",
+    )
 
 
 def _partition(table: Table, vault_id: str) -> Iterator[Item]:
     """Every row of the partition (keys and the tombstone flag only), consistent, paged."""
-    start: dict[str, Any] | None = None
-    while True:
-        kwargs: dict[str, Any] = {
-            "TableName": table.name,
-            "KeyConditionExpression": "pk = :pk",
-            "ExpressionAttributeValues": {":pk": {"S": keys.vault_pk(vault_id)}},
-            "ProjectionExpression": "pk, sk, #deleted",
-            "ExpressionAttributeNames": {"#deleted": "deleted"},
-            "ConsistentRead": True,
-        }
-        if start:
-            kwargs["ExclusiveStartKey"] = start
-        resp = with_retries("Query", partial(table.ddb.query, **kwargs))
-        for raw in resp.get("Items", []):
-            item = from_item(raw)
-            assert item is not None
-            yield item
-        start = resp.get("LastEvaluatedKey")
-        if not start:
-            return
+    return table.pages(
+        "Query",
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": keys.vault_pk(vault_id)}},
+        ProjectionExpression="pk, sk, #deleted",
+        ExpressionAttributeNames={"#deleted": "deleted"},
+        ConsistentRead=True,
+    )
 
 
 def _delete_partition(table: Table, vault_id: str, removed: Counter[str], keep_meta: bool) -> None:

@@ -241,27 +241,36 @@ class Table:
             if not start:
                 return
 
-    def _scan_once(self, kwargs: dict[str, Any]) -> Any:
-        return with_retries("Scan", lambda: self.ddb.scan(**kwargs))
+    def pages(self, operation: str, **kwargs: Any) -> Iterator[Item]:
+        """Every item of a low-level Query or Scan (`operation`), page after page."""
+        request: dict[str, Any] = {"TableName": self.name, **kwargs}
 
-    def vault_ids(self) -> Iterator[str]:
-        """Every vault id (a Scan of head rows: for the daily maintenance job only)."""
-        start: dict[str, Any] | None = None
+        def one_page() -> Any:
+            if operation == "Query":
+                return self.ddb.query(**request)
+            return self.ddb.scan(**request)
+
         while True:
-            kwargs: dict[str, Any] = {
-                "TableName": self.name,
-                "FilterExpression": "sk = :meta",
-                "ExpressionAttributeValues": {":meta": {"S": "META"}},
-                "ProjectionExpression": "pk",
-            }
-            if start:
-                kwargs["ExclusiveStartKey"] = start
-            resp = self._scan_once(kwargs)
-            for row in resp.get("Items", []):
-                yield row["pk"]["S"].split("#", 1)[1]
+            resp = with_retries(operation, one_page)
+            for raw in resp.get("Items", []):
+                item = from_item(raw)
+                assert item is not None
+                yield item
             start = resp.get("LastEvaluatedKey")
             if not start:
                 return
+            request["ExclusiveStartKey"] = start
+
+    def vault_ids(self) -> Iterator[str]:
+        """Every vault id (a Scan of head rows: for the daily maintenance job only)."""
+        rows = self.pages(
+            "Scan",
+            FilterExpression="sk = :meta",
+            ExpressionAttributeValues={":meta": {"S": "META"}},
+            ProjectionExpression="pk",
+        )
+        for row in rows:
+            yield str(row["pk"]).split("#", 1)[1]
 
 
 def _add_condition(
