@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib.clock import now_ms
 from chalicelib.entitlements import require_premium
-from chalicelib.errors import ApiError, unavailable
+from chalicelib.errors import ApiError, ErrorCode, unavailable
 from chalicelib.identity import Principal
 from chalicelib.settings import Settings
 from chalicelib.shared.encoding import EncodingError, b64url_decode, b64url_encode
@@ -44,18 +44,18 @@ _MAX_ATTEMPTS = 5
 
 
 def _not_found() -> ApiError:
-    return ApiError("attachment_not_found", "No upload was requested for this attachment.")
+    return ApiError(ErrorCode.ATTACHMENT_NOT_FOUND, "No upload was requested for this attachment.")
 
 
 def _mismatch(message: str) -> ApiError:
-    return ApiError("attachment_mismatch", message)
+    return ApiError(ErrorCode.ATTACHMENT_MISMATCH, message)
 
 
 def check_upload(req: UploadRequest, settings: Settings) -> None:
     """The per-file limit: part of validation, so it answers before any state is read."""
     if req.size > settings.attachment_max_bytes:
         raise ApiError(
-            "payload_too_large",
+            ErrorCode.PAYLOAD_TOO_LARGE,
             f"An attachment may be at most {settings.attachment_max_bytes} bytes.",
         )
 
@@ -110,7 +110,9 @@ def _record_pending(
     if row is None or row.get("state") != COMMITTED:
         used = int(meta.get("attachmentBytes") or 0)
         if used + req.size > settings.attachment_quota_bytes:
-            raise ApiError("quota_exceeded", "This upload would pass the vault's storage quota.")
+            raise ApiError(
+                ErrorCode.QUOTA_EXCEEDED, "This upload would pass the vault's storage quota."
+            )
         now = now_ms()
         try:
             # Never overwrite a committed row: its bytes are counted and its content is fixed.
@@ -172,7 +174,9 @@ def _commit_pending(
         raise _mismatch("The uploaded object differs from the declared size or checksum.")
     limit = settings.attachment_quota_bytes - size
     if limit < 0:
-        raise ApiError("quota_exceeded", "This attachment is larger than the vault's quota.")
+        raise ApiError(
+            ErrorCode.QUOTA_EXCEEDED, "This attachment is larger than the vault's quota."
+        )
     now = now_ms()
     try:
         table.transact(
@@ -228,7 +232,7 @@ def _commit_pending(
             raise _mismatch("The attachment changed while it was being committed.") from exc
         if len(codes) > 1 and codes[1] == "ConditionalCheckFailed":
             raise ApiError(
-                "quota_exceeded", "Committing this attachment would pass the vault's quota."
+                ErrorCode.QUOTA_EXCEEDED, "Committing this attachment would pass the vault's quota."
             ) from exc
         raise
     return {**row, "state": COMMITTED, "committedAt": now}
@@ -239,7 +243,7 @@ def download(table: Table, blobs: Blobs, principal: Principal, att_id: str) -> d
     vault_id, _ = principal.require_vault()
     row = table.get(keys.attachment_key(vault_id, att_id))
     if row is None or row.get("state") != COMMITTED:
-        raise ApiError("attachment_not_found", "No committed attachment has this id.")
+        raise ApiError(ErrorCode.ATTACHMENT_NOT_FOUND, "No committed attachment has this id.")
     url = blobs.presign_get(keys.attachment_object_key(vault_id, att_id))
     return {"url": url, "expiresAt": now_ms() + URL_TTL_S * 1000}
 
@@ -255,9 +259,9 @@ def decode_cursor(cursor: str | None) -> str | None:
     try:
         sk = b64url_decode(cursor).decode("utf-8")
     except (EncodingError, UnicodeDecodeError) as exc:
-        raise ApiError("invalid_request", "The cursor is not valid.") from exc
+        raise ApiError(ErrorCode.INVALID_REQUEST, "The cursor is not valid.") from exc
     if not sk.startswith(ATT_PREFIX) or not _ID.match(sk[len(ATT_PREFIX) :]):
-        raise ApiError("invalid_request", "The cursor is not valid.")
+        raise ApiError(ErrorCode.INVALID_REQUEST, "The cursor is not valid.")
     return sk
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from chalicelib.clock import now_ms
-from chalicelib.errors import ApiError
+from chalicelib.errors import ApiError, ErrorCode
 from chalicelib.identity import Principal
 from chalicelib.store import keys
 from chalicelib.store.table import (
@@ -28,7 +28,7 @@ _DEVICE_PREFIX = keys.device_sk("")
 
 
 def _not_found() -> ApiError:
-    return ApiError("device_not_found", "This vault has no device with that replicaId.")
+    return ApiError(ErrorCode.DEVICE_NOT_FOUND, "This vault has no device with that replicaId.")
 
 
 def device_view(row: Item, principal: Principal) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.clock import now_ms
-from chalicelib.errors import ApiError
+from chalicelib.errors import ApiError, ErrorCode
 from chalicelib.settings import Settings
 
 
@@ -33,6 +33,6 @@ def require_premium(meta: dict[str, Any] | None, settings: Settings) -> None:
     """402 when Premium is required and not active."""
     if not premium_view(meta, settings)["active"]:
         raise ApiError(
-            "premium_required",
+            ErrorCode.PREMIUM_REQUIRED,
             "NT² Premium is required for cloud sync; subscribe or redeem a code.",
         )

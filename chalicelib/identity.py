@@ -11,7 +11,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from chalicelib.clock import now_ms
-from chalicelib.errors import ApiError
+from chalicelib.errors import ApiError, ErrorCode
 from chalicelib.settings import Settings
 from chalicelib.shared.didkey import parse_did_key
 from chalicelib.shared.encoding import EncodingError, b64url_decode, b64url_encode
@@ -53,7 +53,7 @@ class Principal:
     def require_vault(self) -> tuple[str, Item]:
         """The registered vault of this session, else 404 vault_not_found."""
         if self.vault_id is None or self.meta is None or not self.registered:
-            raise ApiError("vault_not_found", "No vault is registered for this Key DID.")
+            raise ApiError(ErrorCode.VAULT_NOT_FOUND, "No vault is registered for this Key DID.")
         return self.vault_id, self.meta
 
 
@@ -80,12 +80,16 @@ def open_session(table: Table, settings: Settings, req: SessionRequest) -> tuple
     challenge = table.delete(keys.nonce_key(req.nonce), return_old=True)
     now = now_ms()
     if challenge is None or challenge.get("keyDid") != req.keyDid:
-        raise ApiError("challenge_invalid", "The challenge is unknown, used, or for another key.")
+        raise ApiError(
+            ErrorCode.CHALLENGE_INVALID, "The challenge is unknown, used, or for another key."
+        )
     if int(challenge["expiresAt"]) <= now:
-        raise ApiError("challenge_expired", "The challenge expired; ask for a new one.")
+        raise ApiError(ErrorCode.CHALLENGE_EXPIRED, "The challenge expired; ask for a new one.")
     message = session_message(settings.public_api_url, req.keyDid, req.replicaId, req.nonce)
     if not verify(parse_did_key(req.keyDid), message, b64url_decode(req.signature)):
-        raise ApiError("invalid_signature", "The signature does not verify for this Key DID.")
+        raise ApiError(
+            ErrorCode.INVALID_SIGNATURE, "The signature does not verify for this Key DID."
+        )
 
     vault_id, retired = vault_id_for(table, req.keyDid, allocate=True)
     if retired:
@@ -110,7 +114,9 @@ def open_session(table: Table, settings: Settings, req: SessionRequest) -> tuple
 
     device = table.get(keys.device_key(vault_id, req.replicaId))
     if device is not None and "revokedAt" in device:
-        raise ApiError("device_revoked", "This device was revoked and cannot sign in again.")
+        raise ApiError(
+            ErrorCode.DEVICE_REVOKED, "This device was revoked and cannot sign in again."
+        )
     if device is not None:
         table.transact([put_session])
         return token, expires_at
@@ -149,7 +155,7 @@ def open_session(table: Table, settings: Settings, req: SessionRequest) -> tuple
             raise
         if "revokedAt" in again:
             raise ApiError(
-                "device_revoked", "This device was revoked and cannot sign in again."
+                ErrorCode.DEVICE_REVOKED, "This device was revoked and cannot sign in again."
             ) from exc
         table.transact([put_session])
     return token, expires_at
@@ -193,7 +199,7 @@ def authenticate(table: Table, token: str) -> Principal:
     """Resolve a bearer token with one strongly consistent BatchGetItem (session, head, device)."""
     parsed = _parse_token(token)
     if parsed is None:
-        raise ApiError("unauthorized", "The session token is not valid.")
+        raise ApiError(ErrorCode.UNAUTHORIZED, "The session token is not valid.")
     vault_id, replica_id = parsed
     token_hash = hash_token(token)
     wanted = [keys.session_key(token_hash)]
@@ -203,12 +209,12 @@ def authenticate(table: Table, token: str) -> Principal:
     by_sk = {row["sk"]: row for row in rows}
     session = by_sk.get("SESSION")
     if session is None:
-        raise ApiError("unauthorized", "The session token is not valid.")
+        raise ApiError(ErrorCode.UNAUTHORIZED, "The session token is not valid.")
     now = now_ms()
     if int(session["expiresAt"]) <= now:
-        raise ApiError("session_expired", "The session expired; sign in again.")
+        raise ApiError(ErrorCode.SESSION_EXPIRED, "The session expired; sign in again.")
     if session.get("vaultId") != vault_id or session.get("replicaId") != replica_id:
-        raise ApiError("unauthorized", "The session token is not valid.")
+        raise ApiError(ErrorCode.UNAUTHORIZED, "The session token is not valid.")
     principal = Principal(token_hash, session["keyDid"], replica_id, vault_id, None, None)
     if vault_id is None:
         return principal
@@ -217,9 +223,9 @@ def authenticate(table: Table, token: str) -> Principal:
     meta, device = principal.meta, principal.device
     if meta is None or meta.get("keyDid") != principal.key_did or device is None:
         # The vault moved to another key (rotation) or was deleted: this session ended.
-        raise ApiError("unauthorized", "The session ended; sign in again.")
+        raise ApiError(ErrorCode.UNAUTHORIZED, "The session ended; sign in again.")
     if "revokedAt" in device:
-        raise ApiError("session_revoked", "This device was revoked.")
+        raise ApiError(ErrorCode.SESSION_REVOKED, "This device was revoked.")
     if now - int(device.get("lastSeenAt") or 0) >= LAST_SEEN_EVERY_MS:
         touch_device(table, vault_id, principal.replica_id, {"lastSeenAt": now})
         device["lastSeenAt"] = now

@@ -8,7 +8,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib.clock import now_ms
 from chalicelib.entitlements import require_premium
-from chalicelib.errors import ApiError
+from chalicelib.errors import ApiError, ErrorCode
 from chalicelib.identity import Principal
 from chalicelib.settings import Settings
 from chalicelib.shared.limits import KDF_ALGORITHM, MIN_KDF_ITERATIONS
@@ -21,7 +21,9 @@ _NOT_FOUND = "No vault is registered for this Key DID."
 
 
 def _retired() -> ApiError:
-    return ApiError("key_did_retired", "This Key DID was rotated away from and cannot register.")
+    return ApiError(
+        ErrorCode.KEY_DID_RETIRED, "This Key DID was rotated away from and cannot register."
+    )
 
 
 def register(
@@ -81,20 +83,20 @@ def _conflict(table: Table, principal: Principal, req: RegisterRequest) -> ApiEr
     assert principal.vault_id is not None
     meta = table.get(keys.meta_key(principal.vault_id)) or {}
     if meta.get("keyDid") != principal.key_did:
-        return ApiError("unauthorized", "The session ended; sign in again.")
+        return ApiError(ErrorCode.UNAUTHORIZED, "The session ended; sign in again.")
     if meta.get("saltHex") not in (None, req.saltHex):
-        return ApiError("salt_conflict", "This vault is registered with another salt.")
-    return ApiError("kdf_conflict", "This vault is registered with other KDF parameters.")
+        return ApiError(ErrorCode.SALT_CONFLICT, "This vault is registered with another salt.")
+    return ApiError(ErrorCode.KDF_CONFLICT, "This vault is registered with other KDF parameters.")
 
 
 def bootstrap(table: Table, key_did: str) -> dict[str, Any]:
     """Public material a new device needs: salt, kdf, verifier, public keys."""
     record = key_record(table, key_did)
     if record is None or "retiredAt" in record:
-        raise ApiError("vault_not_found", _NOT_FOUND)
+        raise ApiError(ErrorCode.VAULT_NOT_FOUND, _NOT_FOUND)
     meta = table.get(keys.meta_key(str(record["vaultId"])))
     if not is_registered(meta) or meta is None or meta.get("keyDid") != key_did:
-        raise ApiError("vault_not_found", _NOT_FOUND)
+        raise ApiError(ErrorCode.VAULT_NOT_FOUND, _NOT_FOUND)
     return bootstrap_view(meta)
 
 
@@ -113,6 +115,6 @@ def bootstrap_view(meta: Item) -> dict[str, Any]:
 
 def session_salt(principal: Principal, key_did: str) -> dict[str, Any]:
     if key_did != principal.key_did:
-        raise ApiError("key_did_mismatch", "The session belongs to another Key DID.")
+        raise ApiError(ErrorCode.KEY_DID_MISMATCH, "The session belongs to another Key DID.")
     _, meta = principal.require_vault()
     return {"saltHex": meta["saltHex"], "verifier": meta.get("verifier")}

@@ -14,7 +14,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from chalicelib.clock import now_ms
-from chalicelib.errors import ApiError, unavailable
+from chalicelib.errors import ApiError, ErrorCode, unavailable
 from chalicelib.identity import Principal
 from chalicelib.settings import Settings
 from chalicelib.shared.didkey import parse_did_key
@@ -30,21 +30,21 @@ MAX_ATTEMPTS = 3  # a lost race on the new key's pointer is re-read and decided 
 
 
 def _session_ended() -> ApiError:
-    return ApiError("unauthorized", "The session ended; sign in again.")
+    return ApiError(ErrorCode.UNAUTHORIZED, "The session ended; sign in again.")
 
 
 def _taken() -> ApiError:
-    return ApiError("key_did_taken", "That Key DID already has a vault.")
+    return ApiError(ErrorCode.KEY_DID_TAKEN, "That Key DID already has a vault.")
 
 
 def _retired() -> ApiError:
     return ApiError(
-        "key_did_retired", "A vault rotated away from that Key DID; it cannot be reused."
+        ErrorCode.KEY_DID_RETIRED, "A vault rotated away from that Key DID; it cannot be reused."
     )
 
 
 def _kdf_conflict() -> ApiError:
-    return ApiError("kdf_conflict", "KDF iterations can stay or go up, never down.")
+    return ApiError(ErrorCode.KDF_CONFLICT, "KDF iterations can stay or go up, never down.")
 
 
 @dataclass
@@ -61,7 +61,9 @@ def rotate(
     old = principal.key_did
     message = rotate_message(settings.public_api_url, old, req.newKeyDid)
     if not verify(parse_did_key(req.newKeyDid), message, b64url_decode(req.signature)):
-        raise ApiError("invalid_signature", "The rotation must be signed by the new Key DID.")
+        raise ApiError(
+            ErrorCode.INVALID_SIGNATURE, "The rotation must be signed by the new Key DID."
+        )
     vault_id, meta = principal.require_vault()
     if req.newKeyDid == old:
         raise _taken()
@@ -182,7 +184,9 @@ def _after_cancel(
     if meta is None or meta.get("keyDid") != old:
         raise _session_ended() from exc  # another rotation won: this session is over
     if not is_registered(meta):
-        raise ApiError("vault_not_found", "No vault is registered for this Key DID.") from exc
+        raise ApiError(
+            ErrorCode.VAULT_NOT_FOUND, "No vault is registered for this Key DID."
+        ) from exc
     if codes[:1] == ["ConditionalCheckFailed"]:
         return meta  # kdf raised concurrently: _check_kdf decides on the fresh head
     if len(codes) > 1 and codes[1] == "ConditionalCheckFailed":

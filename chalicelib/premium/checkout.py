@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from chalicelib.errors import ApiError
+from chalicelib.errors import ApiError, ErrorCode
 
 KEY_DID_PARAM = "checkout[custom][key_did]"
 
@@ -17,7 +17,9 @@ def checkout_url(base_url: str, key_did: str) -> str:
     """
     if not base_url:
         raise ApiError(
-            "unavailable", "Checkout is not configured on this server.", {"Retry-After": "3600"}
+            ErrorCode.UNAVAILABLE,
+            "Checkout is not configured on this server.",
+            {"Retry-After": "3600"},
         )
     parts = urlsplit(base_url)
     query = [

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.clock import now_ms
-from chalicelib.errors import ApiError
+from chalicelib.errors import ApiError, ErrorCode
 from chalicelib.premium.summary import Change, Snapshot, change_entitlements
 from chalicelib.store import keys
 from chalicelib.store.table import Item, Table, to_av, to_item
@@ -120,7 +120,7 @@ def list_codes(table: Table) -> list[PromoInfo]:
 
 
 def _not_found() -> ApiError:
-    return ApiError("promo_not_found", "This promo code is unknown or has expired.")
+    return ApiError(ErrorCode.PROMO_NOT_FOUND, "This promo code is unknown or has expired.")
 
 
 def redeem(table: Table, vault_id: str, code: str) -> dict[str, Any]:
@@ -142,12 +142,12 @@ def redeem(table: Table, vault_id: str, code: str) -> dict[str, Any]:
         if promo is None:
             raise _not_found()
         if used:
-            raise ApiError("already_redeemed", "This vault has already redeemed this code.")
+            raise ApiError(ErrorCode.ALREADY_REDEEMED, "This vault has already redeemed this code.")
         expires_at = promo.get("expiresAt")
         if expires_at is not None and int(expires_at) <= now:
             raise _not_found()
         if int(promo.get("redemptions") or 0) >= int(promo["maxRedemptions"]):
-            raise ApiError("promo_exhausted", "This promo code has no redemptions left.")
+            raise ApiError(ErrorCode.PROMO_EXHAUSTED, "This promo code has no redemptions left.")
 
         current = snap.rows.get(keys.PROMO_ENTITLEMENT_SK)
         old_end = int(current["endsAt"]) if current else 0
@@ -185,5 +185,5 @@ def redeem(table: Table, vault_id: str, code: str) -> dict[str, Any]:
 
     summary = change_entitlements(table, vault_id, plan)
     if summary is None:
-        raise ApiError("vault_not_found", "No vault exists for this Key DID.")
+        raise ApiError(ErrorCode.VAULT_NOT_FOUND, "No vault exists for this Key DID.")
     return summary

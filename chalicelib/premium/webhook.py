@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from chalicelib.errors import ApiError
+from chalicelib.errors import ApiError, ErrorCode
 from chalicelib.premium.summary import SOURCE_SUBSCRIPTION, Change, Snapshot, change_entitlements
 from chalicelib.shared.didkey import InvalidDidKey, parse_did_key
 from chalicelib.shared.limits import MAX_BODY_BYTES
@@ -74,18 +74,18 @@ class SubscriptionEvent:
 
 
 def _bad(message: str) -> ApiError:
-    return ApiError("invalid_request", message)
+    return ApiError(ErrorCode.INVALID_REQUEST, message)
 
 
 def verify_signature(secret: str, raw: bytes, signature: str | None) -> None:
     """401 unless X-Signature is the hex HMAC-SHA256 of the exact raw body under the secret."""
     if not secret or not signature:
         # No secret configured means no webhook can be authentic: reject everything.
-        raise ApiError("invalid_signature", "The webhook signature does not match.")
+        raise ApiError(ErrorCode.INVALID_SIGNATURE, "The webhook signature does not match.")
     expected = hmac.new(secret.encode("utf-8"), raw, hashlib.sha256).hexdigest()
     given = signature.strip().lower().encode("utf-8", "replace")
     if not hmac.compare_digest(expected.encode("ascii"), given):
-        raise ApiError("invalid_signature", "The webhook signature does not match.")
+        raise ApiError(ErrorCode.INVALID_SIGNATURE, "The webhook signature does not match.")
 
 
 def parse_time(value: Any) -> int | None:
@@ -202,7 +202,7 @@ def apply_event(table: Table, event: SubscriptionEvent) -> Outcome:
 def handle(table: Table, secret: str, raw: bytes, signature: str | None) -> Outcome:
     """Verify, parse and apply one webhook delivery; the outcome for the acknowledgement."""
     if len(raw) > MAX_BODY_BYTES:
-        raise ApiError("payload_too_large", "The request body is over 5 MiB.")
+        raise ApiError(ErrorCode.PAYLOAD_TOO_LARGE, "The request body is over 5 MiB.")
     verify_signature(secret, raw, signature)
     event = parse_event(raw)
     if event is None:

@@ -19,7 +19,7 @@ from chalice.app import Request as ChaliceRequest
 from pydantic import BaseModel, ValidationError
 
 from chalicelib import observability
-from chalicelib.errors import ApiError
+from chalicelib.errors import ApiError, ErrorCode
 from chalicelib.settings import get_settings
 from chalicelib.shared.limits import MAX_BODY_BYTES
 from chalicelib.shared.types import PROTOCOL_CODES
@@ -70,11 +70,11 @@ def parse_json(raw: bytes | str) -> Any:
         try:
             raw = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise ApiError("invalid_request", "The body is not UTF-8 JSON.") from exc
+            raise ApiError(ErrorCode.INVALID_REQUEST, "The body is not UTF-8 JSON.") from exc
     try:
         return json.loads(raw, parse_constant=_json_constant)
     except (ValueError, RecursionError) as exc:
-        raise ApiError("invalid_request", "The body is not valid JSON.") from exc
+        raise ApiError(ErrorCode.INVALID_REQUEST, "The body is not valid JSON.") from exc
 
 
 def _describe(err: dict[str, Any]) -> str:
@@ -102,10 +102,10 @@ def parse_body(request: ChaliceRequest, model: type[M]) -> M:
     """The request body as a validated model; 413 over 5 MiB, 400 for anything malformed."""
     raw = request.raw_body or b""
     if len(raw) > MAX_BODY_BYTES:
-        raise ApiError("payload_too_large", "The request body is over 5 MiB.")
+        raise ApiError(ErrorCode.PAYLOAD_TOO_LARGE, "The request body is over 5 MiB.")
     data = parse_json(raw) if raw else None
     if not isinstance(data, dict):
-        raise ApiError("invalid_request", "The body must be a JSON object.")
+        raise ApiError(ErrorCode.INVALID_REQUEST, "The body must be a JSON object.")
     try:
         return model.model_validate(data, strict=True)
     except ValidationError as exc:
@@ -119,14 +119,16 @@ def parse_query(request: ChaliceRequest, model: type[M]) -> M:
     for name in multi:
         values = multi.getlist(name) if hasattr(multi, "getlist") else [multi[name]]
         if len(values) > 1:
-            raise ApiError("invalid_request", f"Query parameter {name} is repeated.")
+            raise ApiError(ErrorCode.INVALID_REQUEST, f"Query parameter {name} is repeated.")
         params[name] = values[0]
     data: dict[str, Any] = {}
     for name, value in params.items():
         info = model.model_fields.get(name)
         if info is not None and info.annotation is int:
             if not _INT.match(value):
-                raise ApiError("invalid_request", f"Invalid request: {name} must be an integer.")
+                raise ApiError(
+                    ErrorCode.INVALID_REQUEST, f"Invalid request: {name} must be an integer."
+                )
             data[name] = int(value)
         else:
             data[name] = value
@@ -148,7 +150,9 @@ def bearer_token(request: ChaliceRequest) -> str:
     header = request.headers.get("authorization") or ""
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise ApiError("unauthorized", "A session token is required (Authorization: Bearer).")
+        raise ApiError(
+            ErrorCode.UNAUTHORIZED, "A session token is required (Authorization: Bearer)."
+        )
     return token.strip()
 
 
@@ -208,7 +212,7 @@ def operation(
                 resp = error_response(err)
             except Exception:  # noqa: BLE001 - the one place that turns surprises into a 500
                 log.exception("unhandled error on %s %s", method, path)
-                resp = error_response(ApiError("internal_error", "Something went wrong."))
+                resp = error_response(ApiError(ErrorCode.INTERNAL_ERROR, "Something went wrong."))
             observability.finish(ctx, resp.status_code, time.perf_counter() - started)
             return resp
 
@@ -226,10 +230,10 @@ def _reject_body(request: ChaliceRequest) -> None:
     raw = request.raw_body or b""
     if raw.strip():
         if len(raw) > MAX_BODY_BYTES:
-            raise ApiError("payload_too_large", "The request body is over 5 MiB.")
+            raise ApiError(ErrorCode.PAYLOAD_TOO_LARGE, "The request body is over 5 MiB.")
         data = parse_json(raw)
         if data != {}:
-            raise ApiError("invalid_request", "This request takes no body.")
+            raise ApiError(ErrorCode.INVALID_REQUEST, "This request takes no body.")
 
 
 def preflight(**_: Any) -> Response:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from chalice import Blueprint, Response
 
 from chalicelib.entitlements import premium_view
-from chalicelib.errors import ApiError
+from chalicelib.errors import ApiError, ErrorCode
 from chalicelib.identity import Principal
 from chalicelib.premium import promo, webhook
 from chalicelib.premium.checkout import checkout_url
@@ -26,7 +26,7 @@ bp = Blueprint(__name__)
 def _vault_id(caller: Principal) -> str:
     """The caller's vault, registered or not; a retired key owns none."""
     if caller.vault_id is None:
-        raise ApiError("vault_not_found", "No vault answers to this Key DID any more.")
+        raise ApiError(ErrorCode.VAULT_NOT_FOUND, "No vault answers to this Key DID any more.")
     return caller.vault_id
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.clock import now_ms
-from chalicelib.errors import ApiError, unavailable
+from chalicelib.errors import ApiError, ErrorCode, unavailable
 from chalicelib.identity import Principal, touch_device
 from chalicelib.shared.limits import MAX_PAGE_CIPHERTEXT_CHARS
 from chalicelib.shared.models.sync import PullQuery
@@ -29,9 +29,13 @@ def pull(table: Table, principal: Principal, query: PullQuery) -> dict[str, Any]
     head = int(meta["seq"])
     horizon = int(meta.get("horizon") or 0)
     if query.since > head:
-        raise ApiError("resync_required", "The watermark is ahead of the server; pull from 0.")
+        raise ApiError(
+            ErrorCode.RESYNC_REQUIRED, "The watermark is ahead of the server; pull from 0."
+        )
     if 0 < query.since < horizon:
-        raise ApiError("resync_required", "Changes this old are no longer kept; pull from 0.")
+        raise ApiError(
+            ErrorCode.RESYNC_REQUIRED, "Changes this old are no longer kept; pull from 0."
+        )
     page = _Page(query.limit)
     lo = query.since
     if lo == head:  # nothing can move out of an empty range
@@ -105,9 +109,11 @@ def _head(table: Table, vault_id: str, since: int) -> int:
     """The head now; 410 if a purge raised the horizon past `since` while we read."""
     meta = table.get(keys.meta_key(vault_id))
     if meta is None:
-        raise ApiError("vault_not_found", "No vault is registered for this Key DID.")
+        raise ApiError(ErrorCode.VAULT_NOT_FOUND, "No vault is registered for this Key DID.")
     if 0 < since < int(meta.get("horizon") or 0):
-        raise ApiError("resync_required", "Changes this old are no longer kept; pull from 0.")
+        raise ApiError(
+            ErrorCode.RESYNC_REQUIRED, "Changes this old are no longer kept; pull from 0."
+        )
     return int(meta["seq"])
 
 

@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib.clock import now_ms
 from chalicelib.entitlements import require_premium
-from chalicelib.errors import ApiError, unavailable
+from chalicelib.errors import ApiError, ErrorCode, unavailable
 from chalicelib.identity import Principal
 from chalicelib.settings import Settings
 from chalicelib.shared.limits import MAX_PAGE_CIPHERTEXT_CHARS
@@ -47,7 +47,7 @@ def check_duplicates(req: PushRequest) -> None:
     seen: set[str] = set()
     for item in req.items:
         if item.id in seen:
-            raise ApiError("duplicate_item", f"Item {item.id} appears twice in this push.")
+            raise ApiError(ErrorCode.DUPLICATE_ITEM, f"Item {item.id} appears twice in this push.")
         seen.add(item.id)
 
 
@@ -137,7 +137,7 @@ def _load_committed(table: Table, batch: _Batch) -> None:
     batch.results, batch.chunks = [], 0
     for row in chunk_rows:
         if row["reqHash"] != batch.req_hash:
-            raise ApiError("batch_mismatch", "This batchId was used for different items.")
+            raise ApiError(ErrorCode.BATCH_MISMATCH, "This batchId was used for different items.")
         if int(row["start"]) != len(batch.results):
             break  # chunks are committed in order; anything else is not ours to trust
         for entry in json.loads(row["results"]):
@@ -203,12 +203,12 @@ def _read_state(
     for row in rows:
         if row["sk"] == keys.META_SK:
             if row.get("keyDid") != batch.key_did:
-                raise ApiError("unauthorized", "The session ended; sign in again.")
+                raise ApiError(ErrorCode.UNAUTHORIZED, "The session ended; sign in again.")
             head = int(row["seq"])
         else:
             known[row["id"]] = row
     if head is None:
-        raise ApiError("vault_not_found", "No vault is registered for this Key DID.")
+        raise ApiError(ErrorCode.VAULT_NOT_FOUND, "No vault is registered for this Key DID.")
     return head
 
 
@@ -357,7 +357,7 @@ def _on_cancel(
         # TransactionConflict with another writer, or no reasons at all: read again and retry.
         return "reread"
     if 1 in failed:
-        raise ApiError("session_revoked", "This device was revoked.")
+        raise ApiError(ErrorCode.SESSION_REVOKED, "This device was revoked.")
     if 2 in failed:
         _load_committed(table, batch)  # the same batch committed this chunk concurrently
         return "resume"
