@@ -96,16 +96,36 @@ def _public_keys(value: dict[str, Any]) -> dict[str, Any]:
     return value
 
 
+def _not_dot_segment(value: str) -> str:
+    # `.` and `..` are path segments HTTP clients remove: a URL built from them leaves its
+    # prefix (a presigned URL would point at `vaults/` instead of the vault's own folder).
+    if value in (".", ".."):
+        raise PydanticCustomError("value_error", "`.` and `..` are not ids")
+    return value
+
+
+# Any string that is not an Ed25519 did:key is invalid_key_did, whatever its length (§2):
+# parse_did_key refuses long ones before decoding, so no max_length (that would say
+# invalid_request).
 KeyDid = Annotated[
     str,
-    Field(max_length=128),
     AfterValidator(_key_did),
     WithJsonSchema(
         {"type": "string", "pattern": "^did:key:z6Mk[1-9A-HJ-NP-Za-km-z]{44}$", "maxLength": 56}
     ),
 ]
-ReplicaId = Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,64}$")]
-ItemId = Annotated[str, Field(pattern=r"^[A-Za-z0-9._:-]{1,128}$")]
+ReplicaId = Annotated[
+    str,
+    Field(pattern=r"^[A-Za-z0-9._-]{1,64}$"),
+    AfterValidator(_not_dot_segment),
+    WithJsonSchema({"type": "string", "pattern": r"^(?!\.{1,2}$)[A-Za-z0-9._-]{1,64}$"}),
+]
+ItemId = Annotated[
+    str,
+    Field(pattern=r"^[A-Za-z0-9._:-]{1,128}$"),
+    AfterValidator(_not_dot_segment),
+    WithJsonSchema({"type": "string", "pattern": r"^(?!\.{1,2}$)[A-Za-z0-9._:-]{1,128}$"}),
+]
 BatchId = Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,64}$")]
 Nonce = Annotated[
     str,

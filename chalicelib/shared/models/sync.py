@@ -13,7 +13,7 @@ from chalicelib.shared.types import BatchId, Ciphertext, ItemId
 
 class PushItem(Request):
     id: ItemId
-    baseVersion: int = Field(ge=0, le=MAX_INT64)
+    baseVersion: int = Field(default=0, ge=0, le=MAX_INT64)  # absent = 0 (§5)
     deleted: bool
     ciphertext: Ciphertext | None = None
 
