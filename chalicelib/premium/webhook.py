@@ -134,7 +134,10 @@ def parse_event(raw: bytes) -> SubscriptionEvent | None:
     if not isinstance(sub_id, str) or not 0 < len(sub_id) <= 128:
         raise _bad("A subscription event must carry data.id.")
     status = attrs.get("status")
-    if status not in ACTIVE_STATUSES | INACTIVE_STATUSES | {CANCELLED}:
+    # A list or object is unhashable: without the type check it would be a 500 (§9: 400).
+    if not isinstance(status, str) or status not in ACTIVE_STATUSES | INACTIVE_STATUSES | {
+        CANCELLED
+    }:
         raise _bad("A subscription event must carry a known data.attributes.status.")
     try:
         updated_at = parse_time(attrs.get("updated_at"))

@@ -385,3 +385,11 @@ def test_entitlement_rows_live_under_the_vault(registered_premium: Device, aws: 
     meta = table.get(keys.meta_key(vault_id))
     assert meta is not None and meta["premiumSource"] == "subscription"
     assert meta["premiumUntil"] == row["until"] == row["renewsAt"]
+
+
+@pytest.mark.parametrize("status", [[], {}, ["active"], {"a": 1}, 7, None, True])
+def test_non_string_status_is_400_not_500(caller: Caller, status: Any) -> None:
+    doc = subscription_event("subscription_updated", did_for_seed(seed_for(9)))
+    doc["data"]["attributes"]["status"] = status
+    r = deliver(caller, doc)
+    assert (r.status, r.body["code"]) == (400, "invalid_request"), r.body
