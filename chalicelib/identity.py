@@ -16,8 +16,8 @@ from chalicelib.settings import Settings
 from chalicelib.shared.didkey import parse_did_key
 from chalicelib.shared.encoding import EncodingError, b64url_decode, b64url_encode
 from chalicelib.shared.limits import NONCE_TTL_MS, SESSION_TTL_MS
-from chalicelib.shared.messages import session_message, verify
-from chalicelib.shared.models.identity import SessionRequest
+from chalicelib.shared.messages import confirm_message, session_message, verify
+from chalicelib.shared.models.identity import Proof, SessionRequest
 from chalicelib.store import keys
 from chalicelib.store.table import Item, Table, condition_failed, to_av, to_item
 from chalicelib.vaults import is_registered, unkey, vault_id_for
@@ -73,23 +73,46 @@ def create_challenge(table: Table, key_did: str) -> tuple[str, int]:
     return nonce, expires_at
 
 
-def open_session(table: Table, settings: Settings, req: SessionRequest) -> tuple[str, int]:
-    """Verify the signed challenge and open a 1-hour session; enrol an unknown replica."""
-    # Consuming first makes the nonce single-use under any concurrency: exactly one
-    # DeleteItem gets the old row back. A failed attempt has consumed it too.
-    challenge = table.delete(keys.nonce_key(req.nonce), return_old=True)
-    now = now_ms()
-    if challenge is None or challenge.get("keyDid") != req.keyDid:
+def _spend_signed_nonce(
+    table: Table, key_did: str, nonce: str, message: bytes, signature: str
+) -> None:
+    """Consume a challenge of key_did, then check that `signature` over `message` verifies.
+
+    Consuming first makes the nonce single-use under any concurrency: exactly one DeleteItem
+    gets the old row back. A failed attempt has consumed it too.
+    """
+    challenge = table.delete(keys.nonce_key(nonce), return_old=True)
+    if challenge is None or challenge.get("keyDid") != key_did:
         raise ApiError(
             ErrorCode.CHALLENGE_INVALID, "The challenge is unknown, used, or for another key."
         )
-    if int(challenge["expiresAt"]) <= now:
+    if int(challenge["expiresAt"]) <= now_ms():
         raise ApiError(ErrorCode.CHALLENGE_EXPIRED, "The challenge expired; ask for a new one.")
-    message = session_message(settings.public_api_url, req.keyDid, req.replicaId, req.nonce)
-    if not verify(parse_did_key(req.keyDid), message, b64url_decode(req.signature)):
+    if not verify(parse_did_key(key_did), message, b64url_decode(signature)):
         raise ApiError(
             ErrorCode.INVALID_SIGNATURE, "The signature does not verify for this Key DID."
         )
+
+
+def check_proof(
+    table: Table, settings: Settings, principal: Principal, action: str, target: str, proof: Proof
+) -> None:
+    """§3: the caller holds the session's key right now (a stolen token alone is not enough).
+
+    Checked right after validation and authentication, before any state is looked at; the
+    nonce is spent whatever the outcome.
+    """
+    message = confirm_message(
+        settings.public_api_url, principal.key_did, action, target, proof.nonce
+    )
+    _spend_signed_nonce(table, principal.key_did, proof.nonce, message, proof.signature)
+
+
+def open_session(table: Table, settings: Settings, req: SessionRequest) -> tuple[str, int]:
+    """Verify the signed challenge and open a 1-hour session; enrol an unknown replica."""
+    message = session_message(settings.public_api_url, req.keyDid, req.replicaId, req.nonce)
+    _spend_signed_nonce(table, req.keyDid, req.nonce, message, req.signature)
+    now = now_ms()
 
     vault_id, retired = vault_id_for(table, req.keyDid, allocate=True)
     if retired:

@@ -27,9 +27,17 @@ def _retired() -> ApiError:
 
 
 def register(
-    table: Table, settings: Settings, principal: Principal, req: RegisterRequest
+    table: Table,
+    settings: Settings,
+    principal: Principal,
+    req: RegisterRequest,
+    proven: bool = False,
 ) -> tuple[int, bool]:
-    """(registeredAt, created). First registration fixes salt and kdf; later ones must match."""
+    """(registeredAt, created). First registration fixes salt and kdf; later ones must match.
+
+    Without a proof (§3) a re-registration may only send the stored verifier/publicKeys
+    again: the condition compares them, so a concurrent change is never reverted either.
+    """
     if principal.vault_id is None:
         raise _retired()
     require_premium(principal.meta, settings)
@@ -59,6 +67,10 @@ def register(
     condition = "keyDid = :key AND (attribute_not_exists(saltHex) OR saltHex = :salt)"
     if iterations is not None:
         condition += " AND (attribute_not_exists(kdfIterations) OR kdfIterations = :it)"
+    if not proven and req.verifier is not None:
+        condition += " AND (attribute_not_exists(registeredAt) OR verifier = :verifier)"
+    if not proven and req.publicKeys is not None:
+        condition += " AND (attribute_not_exists(registeredAt) OR publicKeys = :pk)"
     try:
         old = (
             table.update(
@@ -86,7 +98,15 @@ def _conflict(table: Table, principal: Principal, req: RegisterRequest) -> ApiEr
         return ApiError(ErrorCode.UNAUTHORIZED, "The session ended; sign in again.")
     if meta.get("saltHex") not in (None, req.saltHex):
         return ApiError(ErrorCode.SALT_CONFLICT, "This vault is registered with another salt.")
-    return ApiError(ErrorCode.KDF_CONFLICT, "This vault is registered with other KDF parameters.")
+    stored_it = meta.get("kdfIterations")
+    if req.kdf is not None and stored_it is not None and int(stored_it) != req.kdf.iterations:
+        return ApiError(
+            ErrorCode.KDF_CONFLICT, "This vault is registered with other KDF parameters."
+        )
+    return ApiError(
+        ErrorCode.PROOF_REQUIRED,
+        "Changing the verifier or public keys needs a proof signed by the vault's key.",
+    )
 
 
 def bootstrap(table: Table, key_did: str) -> dict[str, Any]:

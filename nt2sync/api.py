@@ -169,8 +169,8 @@ class Api:
         return self.request("GET", "/salt", params={"keyDid": key_did})  # type: ignore[no-any-return]
 
     def rotate(self, body: dict[str, Any]) -> dict[str, Any]:
-        """POST /api/vault/rotate."""
-        return self.request("POST", "/vault/rotate", json=body)  # type: ignore[no-any-return]
+        """POST /api/vault/rotate (its proof's nonce is single use: never retried)."""
+        return self.request("POST", "/vault/rotate", json=body, retry_transport=False)  # type: ignore[no-any-return]
 
     def push(self, batch_id: str, items: list[dict[str, Any]]) -> dict[str, Any]:
         """POST /api/sync/push (idempotent by batchId: safe to retry)."""
@@ -192,9 +192,14 @@ class Api:
         """PATCH /api/devices/{replicaId}."""
         return self.request("PATCH", f"/devices/{replica_id}", json={"name": name})  # type: ignore[no-any-return]
 
-    def revoke_device(self, replica_id: str) -> dict[str, Any]:
-        """POST /api/devices/{replicaId}/revoke."""
-        return self.request("POST", f"/devices/{replica_id}/revoke")  # type: ignore[no-any-return]
+    def revoke_device(self, replica_id: str, proof: dict[str, str]) -> dict[str, Any]:
+        """POST /api/devices/{replicaId}/revoke (the proof's nonce is single use: no retry)."""
+        return self.request(
+            "POST",
+            f"/devices/{replica_id}/revoke",
+            json={"proof": proof},
+            retry_transport=False,
+        )  # type: ignore[no-any-return]
 
     def attachment_upload(self, attachment_id: str, size: int, sha256: str) -> dict[str, Any]:
         """POST /api/attachments/{id}/upload."""

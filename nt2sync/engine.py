@@ -17,7 +17,7 @@ import httpx
 
 from chalicelib.shared import crypto, merge
 from chalicelib.shared.encoding import EncodingError, b64url_encode, hex_decode
-from chalicelib.shared.messages import rotate_message, session_message, sign
+from chalicelib.shared.messages import confirm_message, rotate_message, session_message, sign
 from nt2sync.api import Api, normalize_server
 from nt2sync.errors import (
     AudienceMismatch,
@@ -438,6 +438,13 @@ class Client:
             self.vault.set_meta(token=session["token"], token_expires_at=session["expiresAt"])
         return session  # type: ignore[no-any-return]
 
+    @staticmethod
+    def _proof(api: Api, seed: bytes, key_did: str, action: str, target: str) -> dict[str, str]:
+        """§3: a fresh proof that this device holds key_did now, for one action on one target."""
+        nonce = api.challenge(key_did)["nonce"]
+        message = confirm_message(api.audience, key_did, action, target, nonce)
+        return {"nonce": nonce, "signature": b64url_encode(sign(seed, message))}
+
     def _revoked(self) -> DeviceRevoked:
         self.vault.set_meta(sync_enabled=0, token=None, token_expires_at=None)
         return DeviceRevoked(
@@ -743,6 +750,8 @@ class Client:
             "kdf": meta.kdf,
             "verifier": meta.verifier,
             "publicKeys": {"keyDid": keys.key_did, "type": "Ed25519"},
+            # This device holds the key, so its verifier is the one to keep (§4).
+            "proof": self._proof(api, keys.seed, keys.key_did, "register", keys.key_did),
         }
         try:
             api.register(body)
@@ -951,6 +960,9 @@ class Client:
         }
         try:
             self._open_session(api, old_seed, pending["oldKeyDid"], meta.device_name)
+            body["proof"] = self._proof(
+                api, old_seed, pending["oldKeyDid"], "rotate", pending["newKeyDid"]
+            )
             api.rotate(body)
         except ServerError as exc:
             if exc.code in ("device_revoked", "session_revoked"):
@@ -986,7 +998,13 @@ class Client:
 
     def revoke_device(self, replica_id: str) -> dict[str, Any]:
         """Revoke a device."""
-        return self.call(lambda api: api.revoke_device(replica_id))  # type: ignore[no-any-return]
+        keys = self._require_keys()
+
+        def revoke(api: Api) -> dict[str, Any]:
+            proof = self._proof(api, keys.seed, keys.key_did, "revoke", replica_id)
+            return api.revoke_device(replica_id, proof)
+
+        return self.call(revoke)  # type: ignore[no-any-return]
 
     def premium(self, action: str, code: str | None = None) -> dict[str, Any]:
         """premium status | redeem | checkout."""

@@ -10,7 +10,7 @@ from nacl.signing import SigningKey
 
 from chalicelib.shared.didkey import encode_did_key
 from chalicelib.shared.encoding import b64url_encode
-from chalicelib.shared.messages import rotate_message, session_message, sign
+from chalicelib.shared.messages import confirm_message, rotate_message, session_message, sign
 
 AUDIENCE = "https://sync.example.test"
 SALT = "000102030405060708090a0b0c0d0e0f"
@@ -100,13 +100,29 @@ class Device:
         self.token = r.body["token"]
         return self.token
 
+    def proof(self, action: str, target: str) -> dict[str, str]:
+        """§3 proof by this device's key over a fresh nonce, as the reference client signs it."""
+        nonce = self.challenge()
+        msg = confirm_message(self.audience, self.key_did, action, target, nonce)
+        return {"nonce": nonce, "signature": b64url_encode(sign(self.seed, msg))}
+
     def call(self, method: str, path: str, body: Any = None, **kw: Any) -> Resp:
+        # A revoke without a body gets the proof the reference client always sends; tests of
+        # a missing or wrong proof send their own body (or go through Caller).
+        parts = path.split("?")[0].split("/")
+        if method == "POST" and body is None and len(parts) == 5 and parts[-1] == "revoke":
+            if parts[2] == "devices" and self.token:
+                body = {"proof": self.proof("revoke", parts[3])}
         return self.caller.call(method, path, body, token=self.token, **kw)
 
     def register(self, salt: str = SALT, **extra: Any) -> Resp:
         return self.call("POST", "/api/vault/register", {"saltHex": salt, **extra})
 
     def rotate_body(self, new_seed: bytes, **extra: Any) -> dict[str, Any]:
+        """A rotate body signed by the new key, with the old key's proof (§7)."""
         new_did = did_for_seed(new_seed)
         sig = sign(new_seed, rotate_message(self.audience, self.key_did, new_did))
-        return {"newKeyDid": new_did, "signature": b64url_encode(sig), **extra}
+        body = {"newKeyDid": new_did, "signature": b64url_encode(sig)}
+        if "proof" not in extra:
+            body["proof"] = self.proof("rotate", new_did)  # type: ignore[assignment]
+        return {**body, **extra}

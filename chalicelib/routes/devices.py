@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from chalice import Blueprint, Response
 
-from chalicelib import devices, rotation
+from chalicelib import devices, identity, rotation
 from chalicelib.routes.context import principal, table
 from chalicelib.routes.http import (
     AUTH_ERRORS,
@@ -19,6 +19,7 @@ from chalicelib.shared.models.devices import (
     DevicesResponse,
     RenameRequest,
     ReplicaPath,
+    RevokeRequest,
 )
 from chalicelib.shared.models.vault import RotateRequest, RotateResponse
 
@@ -68,13 +69,24 @@ def rename_device(replicaId: str) -> Response:  # noqa: N803 - the path paramete
     "POST",
     summary="Revoke a device: its sessions end at once, it can never sign in again",
     tag="devices",
+    body=RevokeRequest,
     response=DeviceOut,
-    errors=("invalid_request", *AUTH_ERRORS, "device_not_found"),
+    errors=(
+        "invalid_request",
+        "invalid_encoding",
+        *AUTH_ERRORS,
+        "challenge_invalid",
+        "challenge_expired",
+        "invalid_signature",
+        "device_not_found",
+    ),
 )
 def revoke_device(replicaId: str) -> Response:  # noqa: N803 - the path parameter's name
     request = bp.current_request
     replica_id = _replica(replicaId)
+    req = parse_body(request, RevokeRequest)
     caller = principal(request)
+    identity.check_proof(table(), get_settings(), caller, "revoke", replica_id, req.proof)
     return json_response(DeviceOut(**devices.revoke(table(), caller, replica_id)))
 
 
@@ -91,6 +103,8 @@ def revoke_device(replicaId: str) -> Response:  # noqa: N803 - the path paramete
         "invalid_key_did",
         "invalid_encoding",
         *AUTH_ERRORS,
+        "challenge_invalid",
+        "challenge_expired",
         "invalid_signature",
         "vault_not_found",
         "kdf_conflict",
@@ -102,5 +116,6 @@ def rotate() -> Response:
     request = bp.current_request
     req = parse_body(request, RotateRequest)
     caller = principal(request)
+    identity.check_proof(table(), get_settings(), caller, "rotate", req.newKeyDid, req.proof)
     new_key_did, rotated_at = rotation.rotate(table(), get_settings(), caller, req)
     return json_response(RotateResponse(keyDid=new_key_did, rotatedAt=rotated_at))

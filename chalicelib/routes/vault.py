@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from chalice import Blueprint, Response
 
-from chalicelib import registration
+from chalicelib import identity, registration
 from chalicelib.routes.context import principal, table
 from chalicelib.routes.http import AUTH_ERRORS, json_response, operation, parse_body, parse_query
 from chalicelib.settings import get_settings
@@ -32,7 +32,11 @@ bp = Blueprint(__name__)
         "invalid_request",
         "invalid_encoding",
         *AUTH_ERRORS,
+        "challenge_invalid",
+        "challenge_expired",
+        "invalid_signature",
         "premium_required",
+        "proof_required",
         "salt_conflict",
         "kdf_conflict",
         "key_did_retired",
@@ -42,7 +46,11 @@ def register() -> Response:
     request = bp.current_request
     req = parse_body(request, RegisterRequest)
     caller = principal(request)
-    registered_at, created = registration.register(table(), get_settings(), caller, req)
+    settings = get_settings()
+    if req.proof is not None:  # a proof that is given is always checked and spent (§3)
+        identity.check_proof(table(), settings, caller, "register", caller.key_did, req.proof)
+    proven = req.proof is not None
+    registered_at, created = registration.register(table(), settings, caller, req, proven)
     body = RegisterResponse(keyDid=caller.key_did, registeredAt=registered_at)
     return json_response(body, 201 if created else 200)
 

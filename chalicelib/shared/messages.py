@@ -7,6 +7,7 @@ from nacl.signing import SigningKey, VerifyKey
 
 SESSION_TAG = "nt2-sync/v1/session"
 ROTATE_TAG = "nt2-sync/v1/rotate"
+CONFIRM_TAG = "nt2-sync/v1/confirm"
 
 
 def session_message(audience: str, key_did: str, replica_id: str, nonce: str) -> bytes:
@@ -17,6 +18,11 @@ def session_message(audience: str, key_did: str, replica_id: str, nonce: str) ->
 def rotate_message(audience: str, old_key_did: str, new_key_did: str) -> bytes:
     """The four lines a rotation signature by the new key covers."""
     return "\n".join((ROTATE_TAG, audience, old_key_did, new_key_did)).encode("utf-8")
+
+
+def confirm_message(audience: str, key_did: str, action: str, target: str, nonce: str) -> bytes:
+    """The six lines a proof covers: the current key confirms one action on one target (§3)."""
+    return "\n".join((CONFIRM_TAG, audience, key_did, action, target, nonce)).encode("utf-8")
 
 
 def sign(seed: bytes, message: bytes) -> bytes:

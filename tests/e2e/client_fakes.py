@@ -260,7 +260,13 @@ class FakeServer:
         }
 
     def register(self, session, body):
-        if not isinstance(body, dict) or set(body) - {"saltHex", "kdf", "verifier", "publicKeys"}:
+        if not isinstance(body, dict) or set(body) - {
+            "saltHex",
+            "kdf",
+            "verifier",
+            "publicKeys",
+            "proof",
+        }:
             raise Fail(400, "invalid_request")
         did = session["keyDid"]
         if did in self.retired:

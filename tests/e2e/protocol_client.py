@@ -11,7 +11,7 @@ from nacl.signing import SigningKey
 
 from chalicelib.shared.didkey import encode_did_key
 from chalicelib.shared.encoding import b64url_encode
-from chalicelib.shared.messages import rotate_message, session_message, sign
+from chalicelib.shared.messages import confirm_message, rotate_message, session_message, sign
 
 
 @dataclass
@@ -74,7 +74,19 @@ class HttpDevice:
     def pull(self, since: int = 0, limit: int = 200) -> httpx.Response:
         return self.call("GET", f"/api/sync/pull?since={since}&limit={limit}")
 
+    def proof(self, action: str, target: str) -> dict[str, str]:
+        """§3 proof by this device's key over a fresh nonce."""
+        nonce = self.challenge()
+        msg = confirm_message(self.base, self.key_did, action, target, nonce)
+        return {"nonce": nonce, "signature": b64url_encode(sign(self.seed, msg))}
+
+    def revoke(self, replica_id: str) -> httpx.Response:
+        body = {"proof": self.proof("revoke", replica_id)}
+        return self.call("POST", f"/api/devices/{replica_id}/revoke", json=body)
+
     def rotate_body(self, new_seed: bytes) -> dict[str, Any]:
+        """Signed by the new key, with the old key's proof (§7)."""
         new_did = encode_did_key(bytes(SigningKey(new_seed).verify_key))
         sig = sign(new_seed, rotate_message(self.base, self.key_did, new_did))
-        return {"newKeyDid": new_did, "signature": b64url_encode(sig)}
+        proof = self.proof("rotate", new_did)
+        return {"newKeyDid": new_did, "signature": b64url_encode(sig), "proof": proof}

@@ -90,7 +90,7 @@ def test_revoked_device_is_cut_off_while_pulling(server: Any) -> None:
         while not any(c[2] == 200 for c in seen.calls):
             time.sleep(0.01)
         # WHEN A revokes B (and then writes something new)
-        r = a.call("POST", "/api/devices/phone/revoke")
+        r = a.revoke("phone")
         revoked_at = time.monotonic()
         assert r.status_code == 200, r.text
         revoked = r.json()

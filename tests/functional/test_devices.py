@@ -73,7 +73,8 @@ def test_list_works_before_registration(device: Device) -> None:
 def test_devices_need_a_session(caller: Caller) -> None:
     r = caller.call("GET", "/api/devices")
     assert (r.status, r.body["code"]) == (401, "unauthorized")
-    r = caller.call("POST", "/api/devices/replica-a/revoke", token="A" * 43)
+    proof = {"nonce": "A" * 43, "signature": "A" * 86}
+    r = caller.call("POST", "/api/devices/replica-a/revoke", {"proof": proof}, token="A" * 43)
     assert (r.status, r.body["code"]) == (401, "unauthorized")
 
 

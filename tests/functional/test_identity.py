@@ -168,7 +168,7 @@ def test_register_bootstrap_salt(device: Device) -> None:
         "kdf": {"algorithm": "PBKDF2-SHA256", "iterations": 200000},
     }
     # same salt again: 200, verifier replaced, kdf kept, registeredAt unchanged
-    r = device.register(verifier="v2")
+    r = device.register(verifier="v2", proof=device.proof("register", device.key_did))
     assert r.status == 200 and r.body["registeredAt"] == first_at
     r = device.call("GET", f"/api/salt?keyDid={device.key_did}")
     assert r.body == {"saltHex": SALT, "verifier": "v2"}

@@ -54,7 +54,8 @@ def _snapshot(dev: Device) -> dict[str, Any]:
 @pytest.fixture
 def vault(registered: Device) -> Device:
     """A registered vault with a verifier, two items and a second device."""
-    r = registered.register(verifier="old-verifier", publicKeys={"sig": "old"})
+    proof = registered.proof("register", registered.key_did)
+    r = registered.register(verifier="old-verifier", publicKeys={"sig": "old"}, proof=proof)
     assert r.status == 200, r.body
     _push(registered, {"a": b"alpha", "b": b"beta"}, "seed-batch")
     other = Device(registered.caller, registered.seed, "replica-b")
@@ -311,6 +312,7 @@ def test_bad_rotation_signature_is_401(vault: Device, caller: Caller) -> None:
         "other_new_key": {**_signed(old, NEW, NEW), "newKeyDid": did_for_seed(seed_for(8))},
     }
     for case, body in cases.items():
+        body["proof"] = vault.proof("rotate", body["newKeyDid"])  # a good proof, a bad signature
         r = vault.call("POST", "/api/vault/rotate", body)
         assert (r.status, r.body["code"]) == (401, "invalid_signature"), case
     # nothing moved: the session works and the new key has no vault
@@ -435,8 +437,9 @@ def test_a_failed_rotation_changes_nothing_and_a_retry_finishes_it(
     assert _bootstrap(caller, vault.key_did).status == 200
     assert _bootstrap(caller, NEW_DID()).status == 404
     assert vault.call("GET", "/api/sync/status").status == 200
-    # AND the same request, retried, finishes it
-    r = vault.call("POST", "/api/vault/rotate", body)
+    # AND the same request, retried with a fresh proof (the first one's nonce is spent),
+    # finishes it
+    r = vault.call("POST", "/api/vault/rotate", {**body, "proof": vault.proof("rotate", NEW_DID())})
     assert r.status == 200, r.body
     assert _bootstrap(caller, vault.key_did).status == 404
     assert _bootstrap(caller, NEW_DID()).status == 200

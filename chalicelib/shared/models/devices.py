@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from chalicelib.shared.models import Request, Response
+from chalicelib.shared.models.identity import Proof
 from chalicelib.shared.types import DeviceName, ReplicaId
 
 
@@ -10,6 +11,10 @@ class ReplicaPath(Request):
     """The `{replicaId}` path parameter, validated like any other input."""
 
     replicaId: ReplicaId
+
+
+class RevokeRequest(Request):
+    proof: Proof  # §3: a session alone cannot revoke the owner's devices
 
 
 class RenameRequest(Request):

@@ -31,6 +31,13 @@ class SessionRequest(Request):
     deviceName: DeviceName | None = None
 
 
+class Proof(Request):
+    """§3: the vault's current key signs `nt2-sync/v1/confirm` over a fresh nonce."""
+
+    nonce: Nonce
+    signature: Signature
+
+
 class SessionResponse(Response):
     token: str
     expiresAt: int

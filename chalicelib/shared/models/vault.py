@@ -8,6 +8,7 @@ from pydantic import Field
 
 from chalicelib.shared.limits import MAX_KDF_ITERATIONS, MAX_VERIFIER_CHARS, MIN_KDF_ITERATIONS
 from chalicelib.shared.models import Request, Response
+from chalicelib.shared.models.identity import Proof
 from chalicelib.shared.types import KeyDid, PublicKeys, SaltHex, Signature
 
 
@@ -26,6 +27,7 @@ class RegisterRequest(Request):
     kdf: Kdf | None = None
     verifier: str | None = Field(default=None, max_length=MAX_VERIFIER_CHARS)
     publicKeys: PublicKeys | None = None
+    proof: Proof | None = None  # needed only to change a stored verifier/publicKeys (§4)
 
 
 class RegisterResponse(Response):
@@ -53,6 +55,7 @@ class SaltResponse(Response):
 class RotateRequest(Request):
     newKeyDid: KeyDid
     signature: Signature
+    proof: Proof  # by the OLD key: a stolen session alone cannot rotate the vault away
     verifier: str | None = Field(default=None, max_length=MAX_VERIFIER_CHARS)
     publicKeys: PublicKeys | None = None
     kdf: Kdf | None = None
