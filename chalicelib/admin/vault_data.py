@@ -62,7 +62,6 @@ ROW_KINDS = (
     "entitlements",
     "promoRedemptions",
     "pushChunks",
-    "conflictSnapshots",
     "other",
 )
 
@@ -86,7 +85,7 @@ def row_kind(sk: str, deleted: bool = False) -> str:
     if sk.startswith(keys.promo_use_sk("")):
         return "promoRedemptions"
     if sk.startswith("BATCH#"):
-        return "conflictSnapshots" if "#C#" in sk else "pushChunks"
+        return "pushChunks"
     return "other"
 
 

@@ -36,10 +36,6 @@ def batch_chunk_sk(replica_id: str, batch_id: str, chunk: int) -> str:
     return f"{batch_prefix(replica_id, batch_id)}{chunk:04d}"
 
 
-def batch_conflict_sk(replica_id: str, batch_id: str, chunk: int, index: int) -> str:
-    return f"{batch_chunk_sk(replica_id, batch_id, chunk)}#C#{index:03d}"
-
-
 def device_sk(replica_id: str) -> str:
     return f"DEVICE#{replica_id}"
 

@@ -14,9 +14,9 @@ def wire_item(row: Item) -> dict[str, Any]:
     ct = row.get("ct")
     return {
         "id": row["sk"][len(keys.item_sk("")) :] if "id" not in row else row["id"],
-        "version": int(row["ver"] if "ver" in row else row["snapVer"]),
+        "version": int(row["ver"]),
         "deleted": bool(row.get("deleted")),
-        "ciphertext": b64url_encode(ct) if ct is not None and not row.get("deleted") else None,
+        "ciphertext": b64url_encode(ct) if ct is not None else None,
         "replicaId": row.get("replicaId", ""),
         "updatedAt": int(row.get("updatedAt", 0)),
     }
@@ -31,7 +31,10 @@ def item_row(
     replica_id: str,
     now: int,
 ) -> dict[str, Any]:
-    """The DynamoDB item for an accepted write (ciphertext stored as bytes: 25% smaller)."""
+    """The DynamoDB item for an accepted write (ciphertext stored as bytes: 25% smaller).
+
+    A tombstone keeps the sealed ciphertext it was pushed with (v1.2 §5), or none.
+    """
     row: dict[str, Any] = {
         "pk": keys.vault_pk(vault_id),
         "sk": keys.item_sk(item_id),
@@ -41,7 +44,7 @@ def item_row(
         "replicaId": replica_id,
         "updatedAt": now,
     }
-    if ciphertext is not None and not deleted:
+    if ciphertext is not None:
         row["ct"] = b64url_decode(ciphertext)
     return to_item(row)
 

@@ -33,6 +33,7 @@ TXN_BYTE_BUDGET = 3_500_000  # under DynamoDB's 4 MB per transaction, with room 
 ITEM_OVERHEAD = 400  # keys, attribute names, condition values per action
 BATCH_TTL_S = 48 * 3600  # ≥ 24 h of idempotency, as promised
 MAX_COMMIT_ATTEMPTS = 25
+MAX_BATCH_GET = 100  # keys per BatchGetItem
 
 
 def request_hash(req: PushRequest) -> str:
@@ -122,7 +123,11 @@ def _first_chunk_committed(table: Table, batch: _Batch) -> bool:
 
 
 def _load_committed(table: Table, batch: _Batch) -> None:
-    """Read the chunk records a previous attempt of this batch committed (strongly consistent)."""
+    """Read the chunk records a previous attempt of this batch committed (strongly consistent).
+
+    A record holds only ids and versions. A conflict is answered with the item's *current*
+    row (v1.2 §5), read now: the server keeps no ciphertext copies for replays.
+    """
     prefix = keys.batch_prefix(batch.replica_id, batch.batch_id)
     rows = list(
         table.query_all(
@@ -132,8 +137,8 @@ def _load_committed(table: Table, batch: _Batch) -> None:
     )
     now_s = now_ms() // 1000
     live = [r for r in rows if int(r.get("ttl", now_s + 1)) > now_s]  # TTL deletes late
+    # "#C#" rows are v1.1 conflict snapshots (48 h TTL); they are no longer read.
     chunk_rows = sorted((r for r in live if "#C#" not in r["sk"]), key=lambda r: r["sk"])
-    snapshots = {r["sk"]: r for r in live if "#C#" in r["sk"]}
     batch.results, batch.chunks = [], 0
     for row in chunk_rows:
         if row["reqHash"] != batch.req_hash:
@@ -145,16 +150,22 @@ def _load_committed(table: Table, batch: _Batch) -> None:
                 batch.results.append(
                     {"id": entry["i"], "status": "accepted", "version": entry["v"]}
                 )
-                continue
-            current = None
-            if entry.get("c") is not None:
-                snap_sk = keys.batch_conflict_sk(
-                    batch.replica_id, batch.batch_id, batch.chunks, entry["c"]
-                )
-                current = wire_item(snapshots[snap_sk])
-            batch.results.append({"id": entry["i"], "status": "conflict", "current": current})
+            else:
+                batch.results.append({"id": entry["i"], "status": "conflict", "current": None})
         batch.chunks += 1
         batch.watermark = int(row["watermark"])
+    _current_for_conflicts(table, batch)
+
+
+def _current_for_conflicts(table: Table, batch: _Batch) -> None:
+    """Fill each replayed conflict's `current` from the item's row as it is now."""
+    conflicts = [r for r in batch.results if r["status"] == "conflict"]
+    for start in range(0, len(conflicts), MAX_BATCH_GET):
+        group = conflicts[start : start + MAX_BATCH_GET]
+        rows = table.batch_get([keys.item_key(batch.vault_id, r["id"]) for r in group])
+        current = {row["id"]: wire_item(row) for row in rows}
+        for result in group:
+            result["current"] = current.get(result["id"])
 
 
 def _commit_next_chunk(table: Table, batch: _Batch, head: int) -> int:
@@ -239,15 +250,12 @@ def _plan(
     budget = TXN_BYTE_BUDGET
     version = head
     d_items = d_tombs = 0
-    snapshots = 0
     for item in candidates:
         accept = _accepts(item, known)
         row = known.get(item.id)
         size = ITEM_OVERHEAD + len(item.id)
         if accept and item.ciphertext:
             size += len(item.ciphertext) * 3 // 4
-        elif not accept and row is not None and row.get("ct") is not None:
-            size += len(row["ct"])
         if results and (size > budget or len(actions) + FIXED_ACTIONS >= MAX_ACTIONS):
             break
         budget -= size
@@ -279,26 +287,10 @@ def _plan(
             results.append({"id": item.id, "status": "accepted", "version": version})
             compact.append({"i": item.id, "v": version})
             continue
+        # A conflict writes nothing but its entry in the chunk record (v1.2 §5).
         current = wire_item(row) if row is not None else None
         results.append({"id": item.id, "status": "conflict", "current": current})
-        if row is None:
-            compact.append({"i": item.id, "c": None})
-            continue
-        snap = dict(row)
-        snap.update(
-            {
-                "pk": keys.vault_pk(batch.vault_id),
-                "sk": keys.batch_conflict_sk(
-                    batch.replica_id, batch.batch_id, batch.chunks, snapshots
-                ),
-                "ttl": now // 1000 + BATCH_TTL_S,
-            }
-        )
-        snap.pop("ver", None)  # keep snapshots out of the version index
-        snap["snapVer"] = int(row["ver"])
-        actions.append({"Put": {"Item": to_item(snap)}})
-        compact.append({"i": item.id, "c": snapshots})
-        snapshots += 1
+        compact.append({"i": item.id})
     new_head = version
     chunk_record = {
         "pk": keys.vault_pk(batch.vault_id),

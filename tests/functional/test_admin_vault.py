@@ -200,7 +200,8 @@ def test_delete_dry_run_then_delete_leaves_nothing_of_a_and_all_of_b(
     assert (rows["meta"], rows["items"], rows["tombstones"]) == (2, 2, 1)  # A's + abandoned
     assert (rows["devices"], rows["attachments"]) == (3, 1)  # laptop, phone + early
     assert (rows["entitlements"], rows["promoRedemptions"]) == (1, 1)
-    assert rows["pushChunks"] == 2 and rows["conflictSnapshots"] == 1 and rows["other"] == 0
+    assert rows["pushChunks"] == 2 and rows["other"] == 0
+    assert "conflictSnapshots" not in rows  # v1.2: a push stores no copies of other items
     assert dry["abandonedVaults"] == [w.a_abandoned]
     assert {p["keyDid"]: p["retiredAt"] is None for p in dry["keyPointers"]} == {
         did_for_seed(A_OLD): False,

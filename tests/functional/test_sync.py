@@ -92,8 +92,8 @@ def test_tombstones_and_revival(registered: Device) -> None:
     [
         ([], "invalid_request", 400),
         (
-            [{"id": "a", "baseVersion": 0, "deleted": True, "ciphertext": ct("x")}],
-            "invalid_request",
+            [{"id": "a", "baseVersion": 0, "deleted": True, "ciphertext": "a+b="}],
+            "invalid_encoding",
             400,
         ),
         ([{"id": "a", "baseVersion": 0, "deleted": False}], "invalid_request", 400),
@@ -145,6 +145,8 @@ def test_push_bad_batch_id(registered: Device) -> None:
 
 
 def test_replay_returns_same_results_and_writes_nothing(registered: Device) -> None:
+    # v1.2 §5: the same accepted versions and watermark; a conflict's `current` is the
+    # item as it is at the time of the retry (no snapshot of it was kept).
     push(registered, [live("x", text="first")])
     body = batch([live("x", base=0, text="late"), live("y")], "batch-1")
     first = registered.call("POST", "/api/sync/push", body)
@@ -155,8 +157,20 @@ def test_replay_returns_same_results_and_writes_nothing(registered: Device) -> N
         indent=3,
     )
     again = registered.call("POST", "/api/sync/push", raw=raw)
-    assert again.status == 200 and again.body == first.body
+    assert again.status == 200 and again.body["watermark"] == first.body["watermark"]
+    assert (
+        again.body["results"][1]
+        == first.body["results"][1]
+        == {
+            "id": "y",
+            "status": "accepted",
+            "version": 2,
+        }
+    )
     assert first.body["results"][0]["current"]["ciphertext"] == ct("first")
+    current = again.body["results"][0]["current"]
+    assert again.body["results"][0]["status"] == "conflict"
+    assert (current["version"], current["ciphertext"]) == (3, ct("moved on"))
     assert registered.call("GET", "/api/sync/status").body["watermark"] == 3
     mismatch = registered.call("POST", "/api/sync/push", batch([live("z")], "batch-1"))
     assert (mismatch.status, mismatch.body["code"]) == (409, "batch_mismatch")

@@ -19,8 +19,7 @@ class PushItem(Request):
 
     @model_validator(mode="after")
     def _live_has_ciphertext(self) -> PushItem:
-        if self.deleted and self.ciphertext is not None:
-            raise ValueError("a tombstone carries no ciphertext")
+        # A tombstone may carry a sealed ciphertext (v1.2 §5); a live item needs one.
         if not self.deleted and self.ciphertext is None:
             raise ValueError("a live item needs ciphertext")
         return self
