@@ -14,6 +14,8 @@ from botocore.exceptions import ClientError
 from chalicelib.clock import now_ms
 from chalicelib.errors import ApiError, ErrorCode
 from chalicelib.identity import Principal
+from chalicelib.shared.encoding import EncodingError, b64url_decode, b64url_encode
+from chalicelib.shared.limits import DEVICE_PAGE
 from chalicelib.store import keys
 from chalicelib.store.table import (
     Item,
@@ -43,15 +45,47 @@ def device_view(row: Item, principal: Principal) -> dict[str, Any]:
     }
 
 
-def list_devices(table: Table, principal: Principal) -> list[dict[str, Any]]:
-    """Every device enrolled in the caller's vault, revoked ones included (one Query)."""
+def list_devices(
+    table: Table, principal: Principal, cursor: str | None = None
+) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of the vault's devices, revoked ones included, ordered by enrolledAt (§7).
+
+    Device rows are keyed by replicaId, so the page is cut from one Query of them all,
+    sorted: a vault has at most 100 active devices, and revoked ones are rare. The cursor
+    is the last device's (enrolledAt, replicaId), opaque to clients.
+    """
+    after = _decode_cursor(cursor)
     if principal.vault_id is None:
-        return []  # a retired key's session owns no vault, hence no devices
+        return [], None  # a retired key's session owns no vault, hence no devices
     rows = table.query_all(
         "pk = :pk AND begins_with(sk, :prefix)",
         {":pk": keys.vault_pk(principal.vault_id), ":prefix": _DEVICE_PREFIX},
     )
-    return [device_view(row, principal) for row in rows]
+    ordered = sorted(rows, key=_order)
+    if after is not None:
+        ordered = [row for row in ordered if _order(row) > after]
+    page = ordered[:DEVICE_PAGE]
+    more = len(ordered) > DEVICE_PAGE
+    next_cursor = _encode_cursor(_order(page[-1])) if more else None
+    return [device_view(row, principal) for row in page], next_cursor
+
+
+def _order(row: Item) -> tuple[int, str]:
+    return int(row["enrolledAt"]), str(row["replicaId"])
+
+
+def _encode_cursor(position: tuple[int, str]) -> str:
+    return b64url_encode(f"{position[0]}:{position[1]}".encode())
+
+
+def _decode_cursor(cursor: str | None) -> tuple[int, str] | None:
+    if not cursor:  # absent or empty (`?cursor=`): the first page
+        return None
+    try:
+        enrolled, replica = b64url_decode(cursor).decode("utf-8").split(":", 1)
+        return int(enrolled), replica
+    except (EncodingError, UnicodeDecodeError, ValueError) as exc:
+        raise ApiError(ErrorCode.INVALID_REQUEST, "The cursor is not valid.") from exc
 
 
 def rename(table: Table, principal: Principal, replica_id: str, name: str) -> dict[str, Any]:

@@ -11,19 +11,30 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from chalicelib.clock import now_ms
-from chalicelib.errors import ApiError, ErrorCode
+from chalicelib.errors import ApiError, ErrorCode, unavailable
 from chalicelib.settings import Settings
 from chalicelib.shared.didkey import parse_did_key
 from chalicelib.shared.encoding import EncodingError, b64url_decode, b64url_encode
-from chalicelib.shared.limits import NONCE_TTL_MS, SESSION_TTL_MS
+from chalicelib.shared.limits import (
+    MAX_ACTIVE_DEVICES,
+    MAX_OUTSTANDING_NONCES,
+    MAX_SESSIONS_PER_REPLICA,
+    NONCE_TTL_MS,
+    SESSION_TTL_MS,
+)
 from chalicelib.shared.messages import confirm_message, session_message, verify
 from chalicelib.shared.models.identity import Proof, SessionRequest
 from chalicelib.store import keys
+from chalicelib.store.challenges import Challenges
 from chalicelib.store.table import Item, Table, condition_failed, to_av, to_item
+from chalicelib.store.txn import Cancelled, Transaction
 from chalicelib.vaults import is_registered, unkey, vault_id_for
 
 LAST_SEEN_EVERY_MS = 60_000
-TTL_GRACE_S = 86_400  # rows linger a day past expiry so an old token reads "expired", not unknown
+# Rows linger past expiry so an old token reads "expired", not unknown, but none of them
+# outlives 24 h from its creation (a session lives 1 h, a nonce 120 s; v1.2 §3).
+TTL_GRACE_S = 23 * 3600
+MAX_SLOT_ATTEMPTS = 5
 
 
 def hash_token(token: str) -> str:
@@ -58,19 +69,29 @@ class Principal:
 
 
 def create_challenge(table: Table, key_did: str) -> tuple[str, int]:
-    """A single-use 32-byte nonce bound to key_did, valid 120 s."""
-    nonce = b64url_encode(secrets.token_bytes(32))
-    expires_at = now_ms() + NONCE_TTL_MS
-    table.put(
-        {
-            **unkey(keys.nonce_key(nonce)),
-            "keyDid": key_did,
-            "expiresAt": expires_at,
-            "ttl": _ttl(expires_at),
-        },
-        condition="attribute_not_exists(pk)",
-    )
-    return nonce, expires_at
+    """A single-use 32-byte nonce bound to key_did, valid 120 s; ≤ 10 outstanding (§3)."""
+    challenges = Challenges(table)
+    for _attempt in range(MAX_SLOT_ATTEMPTS):
+        now = now_ms()
+        live = {
+            int(row["slot"]): int(row["expiresAt"])
+            for row in challenges.outstanding(key_did)
+            if int(row["expiresAt"]) > now
+        }
+        free = next((i for i in range(MAX_OUTSTANDING_NONCES) if i not in live), None)
+        if free is None:
+            wait_s = max(1, -(-(min(live.values()) - now) // 1000))
+            raise ApiError(
+                ErrorCode.RATE_LIMITED,
+                f"{MAX_OUTSTANDING_NONCES} challenges are outstanding for this Key DID; "
+                "use one or wait until the oldest expires.",
+                {"Retry-After": str(wait_s)},
+            )
+        nonce = b64url_encode(secrets.token_bytes(32))
+        expires_at = now + NONCE_TTL_MS
+        if challenges.claim(key_did, free, nonce, expires_at, now, _ttl(expires_at)):
+            return nonce, expires_at
+    raise unavailable()
 
 
 def _spend_signed_nonce(
@@ -78,10 +99,10 @@ def _spend_signed_nonce(
 ) -> None:
     """Consume a challenge of key_did, then check that `signature` over `message` verifies.
 
-    Consuming first makes the nonce single-use under any concurrency: exactly one DeleteItem
-    gets the old row back. A failed attempt has consumed it too.
+    Consuming first makes the nonce single-use under any concurrency: exactly one
+    DeleteItem gets the old row back. A failed attempt has consumed it too.
     """
-    challenge = table.delete(keys.nonce_key(nonce), return_old=True)
+    challenge = Challenges(table).spend(nonce)
     if challenge is None or challenge.get("keyDid") != key_did:
         raise ApiError(
             ErrorCode.CHALLENGE_INVALID, "The challenge is unknown, used, or for another key."
@@ -108,41 +129,76 @@ def check_proof(
     _spend_signed_nonce(table, principal.key_did, proof.nonce, message, proof.signature)
 
 
+class _Again(Exception):
+    """Something moved between our reads and the commit: decide again on fresh reads."""
+
+
 def open_session(table: Table, settings: Settings, req: SessionRequest) -> tuple[str, int]:
     """Verify the signed challenge and open a 1-hour session; enrol an unknown replica."""
     message = session_message(settings.public_api_url, req.keyDid, req.replicaId, req.nonce)
     _spend_signed_nonce(table, req.keyDid, req.nonce, message, req.signature)
-    now = now_ms()
+    for _attempt in range(MAX_SLOT_ATTEMPTS):
+        try:
+            return _open(table, req)
+        except _Again:
+            continue
+    raise unavailable()
 
+
+def _revoked_device() -> ApiError:
+    return ApiError(ErrorCode.DEVICE_REVOKED, "This device was revoked and cannot sign in again.")
+
+
+def _open(table: Table, req: SessionRequest) -> tuple[str, int]:
+    """One attempt: the session, its slot (ending the oldest of 10) and, for a new replica,
+    the enrolment are one transaction, conditional on the vault still answering to this key
+    (a rotation committing meanwhile never gets a device enrolled into the rotated vault)."""
+    now = now_ms()
     vault_id, retired = vault_id_for(table, req.keyDid, allocate=True)
     if retired:
         vault_id = None  # a retired key may sign in, but owns no vault any more
     token = make_token(vault_id, req.replicaId)
+    token_hash = hash_token(token)
     expires_at = now + SESSION_TTL_MS
+    txn = Transaction()
+    slot = _claim_session_slot(table, txn, req, token_hash, now, expires_at)
     session: dict[str, Any] = {
-        **unkey(keys.session_key(hash_token(token))),
+        **unkey(keys.session_key(token_hash)),
         "keyDid": req.keyDid,
         "replicaId": req.replicaId,
         "vaultId": vault_id,
+        "slot": slot,
         "createdAt": now,
         "expiresAt": expires_at,
         "ttl": _ttl(expires_at),
     }
-    put_session = {
-        "Put": {"Item": to_item(session), "ConditionExpression": "attribute_not_exists(pk)"}
-    }
-    if vault_id is None:
-        table.transact([put_session])
-        return token, expires_at
+    txn.add(
+        "session",
+        {"Put": {"Item": to_item(session), "ConditionExpression": "attribute_not_exists(pk)"}},
+    )
+    if vault_id is not None:
+        device = table.get(keys.device_key(vault_id, req.replicaId))
+        if device is not None and "revokedAt" in device:
+            raise _revoked_device()
+        if device is None:
+            _enrol(txn, vault_id, req, now)
+    try:
+        txn.commit(table)
+    except Cancelled as cancelled:
+        if "head" in cancelled.failed and vault_id is not None:
+            meta = table.get(keys.meta_key(vault_id)) or {}
+            if meta.get("keyDid") == req.keyDid and int(meta.get("nDevices") or 0) >= (
+                MAX_ACTIVE_DEVICES
+            ):
+                raise ApiError(
+                    ErrorCode.DEVICE_LIMIT,
+                    f"This vault has {MAX_ACTIVE_DEVICES} active devices; revoke one first.",
+                ) from cancelled
+        raise _Again from cancelled  # the key moved, a slot or the replica was taken: again
+    return token, expires_at
 
-    device = table.get(keys.device_key(vault_id, req.replicaId))
-    if device is not None and "revokedAt" in device:
-        raise ApiError(
-            ErrorCode.DEVICE_REVOKED, "This device was revoked and cannot sign in again."
-        )
-    if device is not None:
-        table.transact([put_session])
-        return token, expires_at
+
+def _enrol(txn: Transaction, vault_id: str, req: SessionRequest, now: int) -> None:
     enrol = {
         **unkey(keys.device_key(vault_id, req.replicaId)),
         "replicaId": req.replicaId,
@@ -150,38 +206,64 @@ def open_session(table: Table, settings: Settings, req: SessionRequest) -> tuple
         "enrolledAt": now,
         "lastSeenAt": now,
     }
-    try:
-        table.transact(
-            [
-                put_session,
-                {
-                    "Put": {
-                        "Item": to_item(enrol),
-                        "ConditionExpression": "attribute_not_exists(pk)",
-                    }
+    txn.add(
+        "device",
+        {"Put": {"Item": to_item(enrol), "ConditionExpression": "attribute_not_exists(pk)"}},
+    )
+    txn.add(
+        "head",
+        {
+            "Update": {
+                "Key": keys.meta_key(vault_id),
+                "UpdateExpression": "ADD nDevices :one",
+                "ConditionExpression": (
+                    "keyDid = :key AND (attribute_not_exists(nDevices) OR nDevices < :max)"
+                ),
+                "ExpressionAttributeValues": {
+                    ":one": to_av(1),
+                    ":key": to_av(req.keyDid),
+                    ":max": to_av(MAX_ACTIVE_DEVICES),
                 },
-                {
-                    "Update": {
-                        "Key": keys.meta_key(vault_id),
-                        "UpdateExpression": "ADD nDevices :one",
-                        "ExpressionAttributeValues": {":one": to_av(1)},
-                    }
-                },
-            ]
-        )
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
-            raise
-        # Another session enrolled this replica at the same moment: it is known now.
-        again = table.get(keys.device_key(vault_id, req.replicaId))
-        if again is None:
-            raise
-        if "revokedAt" in again:
-            raise ApiError(
-                ErrorCode.DEVICE_REVOKED, "This device was revoked and cannot sign in again."
-            ) from exc
-        table.transact([put_session])
-    return token, expires_at
+            }
+        },
+    )
+
+
+def _claim_session_slot(
+    table: Table,
+    txn: Transaction,
+    req: SessionRequest,
+    token_hash: str,
+    now: int,
+    expires_at: int,
+) -> int:
+    """Add to txn: take a free slot of this replica's 10, or end the oldest live session."""
+    rows, _ = table.query(
+        "pk = :pk AND begins_with(sk, :slot)",
+        {":pk": keys.session_slots_pk(req.keyDid, req.replicaId), ":slot": "SLOT#"},
+    )
+    by_slot = {int(row["slot"]): row for row in rows}
+    free = [
+        i
+        for i in range(MAX_SESSIONS_PER_REPLICA)
+        if i not in by_slot or int(by_slot[i]["expiresAt"]) <= now
+    ]
+    if free:
+        slot = free[0]
+    else:
+        slot = min(by_slot, key=lambda i: (int(by_slot[i]["createdAt"]), i))
+        txn.add("ended", {"Delete": {"Key": keys.session_key(str(by_slot[slot]["tokenHash"]))}})
+    key = keys.session_slot_key(req.keyDid, req.replicaId, slot)
+    row = {**unkey(key), "slot": slot, "tokenHash": token_hash}
+    row.update({"createdAt": now, "expiresAt": expires_at, "ttl": _ttl(expires_at)})
+    put: dict[str, Any] = {"Item": to_item(row)}
+    if slot in by_slot:
+        put["ConditionExpression"] = "tokenHash = :seen"
+        put["ExpressionAttributeValues"] = {":seen": to_av(by_slot[slot]["tokenHash"])}
+    else:
+        put["ConditionExpression"] = "attribute_not_exists(pk)"
+    txn.add("slot", {"Put": put})
+    return slot
 
 
 TOKEN_SEPARATOR = "~"  # noqa: S105 - a separator, not a secret
@@ -273,5 +355,17 @@ def touch_device(table: Table, vault_id: str, replica_id: str, fields: dict[str,
             raise
 
 
-def end_session(table: Table, token_hash: str) -> None:
-    table.delete(keys.session_key(token_hash))
+def end_session(table: Table, principal: Principal) -> None:
+    """The token stops working at once; its slot is freed (unless a newer session took it)."""
+    old = table.delete(keys.session_key(principal.token_hash), return_old=True)
+    if old is None or "slot" not in old:
+        return
+    try:
+        table.delete(
+            keys.session_slot_key(principal.key_did, principal.replica_id, int(old["slot"])),
+            condition="tokenHash = :h",
+            values={":h": principal.token_hash},
+        )
+    except ClientError as exc:
+        if not condition_failed(exc):
+            raise

@@ -35,6 +35,9 @@ def _retry_after(response: httpx.Response) -> float | None:
         return None
 
 
+MAX_DEVICE_PAGES = 100  # 10 000 devices: far past any honest vault (§7: 100 active)
+
+
 class Api:
     """Thin HTTP client for one server (base URL = audience)."""
 
@@ -186,7 +189,22 @@ class Api:
 
     def devices(self) -> list[dict[str, Any]]:
         """GET /api/devices."""
-        return self.request("GET", "/devices")["devices"]  # type: ignore[no-any-return]
+        devices: list[dict[str, Any]] = []
+        cursor: str | None = None
+        seen: set[str] = set()
+        for _page in range(MAX_DEVICE_PAGES):
+            params = {"cursor": cursor} if cursor else None
+            page = self.request("GET", "/devices", params=params)
+            devices += page["devices"]
+            cursor = page.get("cursor")
+            if not cursor:
+                return devices
+            if not isinstance(cursor, str) or cursor in seen:
+                break
+            seen.add(cursor)
+        raise ServerError(
+            200, "bad_response", "The server's device list does not end; nothing was changed."
+        )
 
     def rename_device(self, replica_id: str, name: str) -> dict[str, Any]:
         """PATCH /api/devices/{replicaId}."""

@@ -127,6 +127,7 @@ class _Outside:
 
     key_rows: list[Item] = field(default_factory=list)
     sessions: list[Key] = field(default_factory=list)
+    slots: list[Key] = field(default_factory=list)  # session and challenge slots of its keys
     references: list[Key] = field(default_factory=list)
     abandoned: list[str] = field(default_factory=list)
 
@@ -232,7 +233,7 @@ def delete(table: Table, blobs: Blobs, key_did: str) -> Report | None:
         count, size = _delete_objects(blobs, vid)
         report.objects += count
         report.object_bytes += size
-    _batch_delete(table, outside.sessions + outside.references)
+    _batch_delete(table, outside.sessions + outside.slots + outside.references)
     for vid in outside.abandoned:
         _delete_partition(table, vid, report.rows, keep_meta=False)
     _delete_partition(table, vault_id, report.rows, keep_meta=True)
@@ -288,12 +289,21 @@ def _scan_outside(table: Table, vault_id: str) -> _Outside:
     candidates = _scan(
         table,
         "vaultId = :v OR abandonedFor = :v OR "
-        "(begins_with(pk, :session) AND attribute_not_exists(vaultId))",
-        {":v": {"S": vault_id}, ":session": {"S": SESSION_PREFIX}},
+        "(begins_with(pk, :session) AND attribute_not_exists(vaultId)) OR "
+        "begins_with(pk, :slots) OR begins_with(pk, :challenges)",
+        {
+            ":v": {"S": vault_id},
+            ":session": {"S": SESSION_PREFIX},
+            ":slots": {"S": keys.SESSION_SLOTS_PREFIX},
+            ":challenges": {"S": keys.CHALLENGES_PREFIX},
+        },
     )
+    slot_rows: list[Item] = []
     for row in candidates:
         pk = str(row["pk"])
-        if row.get("abandonedFor") == vault_id and row["sk"] == keys.META_SK:
+        if pk.startswith((keys.SESSION_SLOTS_PREFIX, keys.CHALLENGES_PREFIX)):
+            slot_rows.append(row)  # per-keyDid slot rows: deleted with the keys' sessions
+        elif row.get("abandonedFor") == vault_id and row["sk"] == keys.META_SK:
             out.abandoned.append(pk.removeprefix(keys.vault_pk("")))
         elif row.get("vaultId") != vault_id:
             orphan_sessions.append(row)  # a session without a vault: kept if its key is ours
@@ -306,6 +316,7 @@ def _scan_outside(table: Table, vault_id: str) -> _Outside:
     # A retired key may still sign in; its sessions carry no vaultId, only the keyDid.
     key_dids = {str(r["pk"]).removeprefix(KEY_PREFIX) for r in out.key_rows}
     out.sessions += [_key_of(r) for r in orphan_sessions if r.get("keyDid") in key_dids]
+    out.slots = [_key_of(r) for r in slot_rows if str(r["pk"]).split("#")[1] in key_dids]
     for start in range(0, len(out.abandoned), IN_LIST_MAX):
         chunk = out.abandoned[start : start + IN_LIST_MAX]
         names = [f":o{i}" for i in range(len(chunk))]

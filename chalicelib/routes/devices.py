@@ -12,10 +12,12 @@ from chalicelib.routes.http import (
     operation,
     parse_body,
     parse_path,
+    parse_query,
 )
 from chalicelib.settings import get_settings
 from chalicelib.shared.models.devices import (
     DeviceOut,
+    DevicesQuery,
     DevicesResponse,
     RenameRequest,
     ReplicaPath,
@@ -36,13 +38,16 @@ def _replica(replica_id: str) -> str:
     "GET",
     summary="Devices enrolled in this vault",
     tag="devices",
+    query=DevicesQuery,
     response=DevicesResponse,
-    errors=AUTH_ERRORS,
+    errors=("invalid_request", *AUTH_ERRORS),
 )
 def list_devices() -> Response:
-    caller = principal(bp.current_request)
-    rows = devices.list_devices(table(), caller)
-    return json_response(DevicesResponse(devices=[DeviceOut(**row) for row in rows]))
+    request = bp.current_request
+    query = parse_query(request, DevicesQuery)
+    caller = principal(request)
+    rows, cursor = devices.list_devices(table(), caller, query.cursor)
+    return json_response(DevicesResponse(devices=[DeviceOut(**row) for row in rows], cursor=cursor))
 
 
 @operation(

@@ -27,7 +27,7 @@ bp = Blueprint(__name__)
     body=ChallengeRequest,
     response=ChallengeResponse,
     auth=False,
-    errors=("invalid_request", "invalid_key_did"),
+    errors=("invalid_request", "invalid_key_did", "rate_limited"),
 )
 def challenge() -> Response:
     req = parse_body(bp.current_request, ChallengeRequest)
@@ -52,6 +52,7 @@ def challenge() -> Response:
         "challenge_expired",
         "invalid_signature",
         "device_revoked",
+        "device_limit",
     ),
 )
 def open_session() -> Response:
@@ -71,5 +72,5 @@ def open_session() -> Response:
 )
 def close_session() -> Response:
     caller = principal(bp.current_request)
-    identity.end_session(table(), caller.token_hash)
+    identity.end_session(table(), caller)
     return json_response(None, 204)

@@ -94,5 +94,27 @@ def nonce_key(nonce: str) -> dict[str, dict[str, str]]:
     return {"pk": {"S": f"NONCE#{nonce}"}, "sk": {"S": "NONCE"}}
 
 
+CHALLENGES_PREFIX = "CHALLENGE#"
+SESSION_SLOTS_PREFIX = "SESSIONS#"
+
+
+def challenges_pk(key_did: str) -> str:
+    """Partition of one keyDid's outstanding challenge nonces (≤ 10 slot rows)."""
+    return f"{CHALLENGES_PREFIX}{key_did}"
+
+
+def challenge_slot_key(key_did: str, slot: int) -> dict[str, dict[str, str]]:
+    return {"pk": {"S": challenges_pk(key_did)}, "sk": {"S": f"SLOT#{slot:02d}"}}
+
+
+def session_slots_pk(key_did: str, replica_id: str) -> str:
+    """Partition of one (keyDid, replica)'s live sessions (≤ 10 slot rows)."""
+    return f"{SESSION_SLOTS_PREFIX}{key_did}#{replica_id}"
+
+
+def session_slot_key(key_did: str, replica_id: str, slot: int) -> dict[str, dict[str, str]]:
+    return {"pk": {"S": session_slots_pk(key_did, replica_id)}, "sk": {"S": f"SLOT#{slot:02d}"}}
+
+
 def session_key(token_hash: str) -> dict[str, dict[str, str]]:
     return {"pk": {"S": f"SESSION#{token_hash}"}, "sk": {"S": "SESSION"}}

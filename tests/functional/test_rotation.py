@@ -124,7 +124,7 @@ def test_old_key_is_retired(vault: Device, caller: Caller) -> None:
     assert status["watermark"] == 0 and status["registeredAt"] is None
     r = old.call("GET", "/api/sync/pull")
     assert (r.status, r.body["code"]) == (404, "vault_not_found")
-    assert old.call("GET", "/api/devices").body == {"devices": []}
+    assert old.call("GET", "/api/devices").body == {"devices": [], "cursor": None}
     r = old.call("POST", "/api/devices/replica-b/revoke")
     assert (r.status, r.body["code"]) == (404, "device_not_found")
     for salt in (SALT, "ab" * 16):
@@ -271,8 +271,9 @@ MALFORMED: list[tuple[dict[str, Any], str]] = [
 
 
 def test_malformed_rotation_is_400(vault: Device, caller: Caller) -> None:
+    proof = vault.proof("rotate", did_for_seed(NEW))  # a 400 does not spend it (§3)
     for extra, code in MALFORMED:
-        body = {**vault.rotate_body(NEW), **extra}
+        body = {**vault.rotate_body(NEW, proof=proof), **extra}
         r = vault.call("POST", "/api/vault/rotate", body)
         assert (r.status, r.body["code"]) == (400, code), extra
         # validation comes before authentication too
@@ -408,11 +409,22 @@ def test_a_retry_after_success_meets_a_dead_session(vault: Device, caller: Calle
 
 @pytest.fixture
 def failing_transactions() -> Iterator[list[int]]:
-    """Make every TransactWriteItems fail as if storage were down (counts the attempts)."""
+    """Make every TransactWriteItems fail as if storage were down (counts the attempts),
+    from the first call of the rotate route on (a challenge is a transaction too)."""
     calls: list[int] = []
+    from chalicelib import rotation
+
+    original = rotation.rotate
+    armed: list[bool] = []
+
+    def arming(*args: Any, **kwargs: Any) -> Any:
+        armed.append(True)
+        return original(*args, **kwargs)
+
+    rotation.rotate = arming  # type: ignore[assignment]
 
     def hook(operation: str) -> None:
-        if operation == "TransactWriteItems":
+        if operation == "TransactWriteItems" and armed:
             calls.append(1)
             raise ClientError(
                 {"Error": {"Code": "ServiceUnavailable", "Message": "down"}},
@@ -422,6 +434,7 @@ def failing_transactions() -> Iterator[list[int]]:
     table_module.fault_hook = hook
     yield calls
     table_module.fault_hook = None
+    rotation.rotate = original  # type: ignore[assignment]
 
 
 def test_a_failed_rotation_changes_nothing_and_a_retry_finishes_it(

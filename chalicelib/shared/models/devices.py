@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import Field
+
 from chalicelib.shared.models import Request, Response
 from chalicelib.shared.models.identity import Proof
 from chalicelib.shared.types import DeviceName, ReplicaId
@@ -30,5 +32,10 @@ class DeviceOut(Response):
     current: bool
 
 
+class DevicesQuery(Request):
+    cursor: str | None = Field(default=None, max_length=512)
+
+
 class DevicesResponse(Response):
     devices: list[DeviceOut]
+    cursor: str | None
