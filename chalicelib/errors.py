@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from chalicelib.shared.codes import STATUS_BY_CODE, ErrorCode
+from chalicelib.shared.limits import MAX_ECHO_CHARS
 
-__all__ = ["STATUS_BY_CODE", "ApiError", "ErrorCode", "unavailable"]
+__all__ = ["STATUS_BY_CODE", "ApiError", "ErrorCode", "echo", "unavailable"]
 
 
 class ApiError(Exception):
@@ -30,3 +31,8 @@ def unavailable(retry_after: int = 1) -> ApiError:
         "The storage service is busy; retry this request shortly.",
         {"Retry-After": str(retry_after)},
     )
+
+
+def echo(text: str, limit: int = MAX_ECHO_CHARS) -> str:
+    """Request text as a message may quote it: at most `limit` characters, a cut marked `…`."""
+    return text if len(text) <= limit else text[: max(limit, 0)] + "…"

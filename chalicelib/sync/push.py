@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib.clock import now_ms
 from chalicelib.entitlements import require_premium
-from chalicelib.errors import ApiError, ErrorCode, unavailable
+from chalicelib.errors import ApiError, ErrorCode, echo, unavailable
 from chalicelib.identity import Principal
 from chalicelib.settings import Settings
 from chalicelib.shared.limits import MAX_PAGE_CIPHERTEXT_CHARS
@@ -48,7 +48,9 @@ def check_duplicates(req: PushRequest) -> None:
     seen: set[str] = set()
     for item in req.items:
         if item.id in seen:
-            raise ApiError(ErrorCode.DUPLICATE_ITEM, f"Item {item.id} appears twice in this push.")
+            raise ApiError(
+                ErrorCode.DUPLICATE_ITEM, f"Item {echo(item.id)} appears twice in this push."
+            )
         seen.add(item.id)
 
 
