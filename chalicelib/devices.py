@@ -9,22 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from chalicelib.clock import now_ms
-from chalicelib.errors import ApiError, ErrorCode
-from chalicelib.identity import Principal
+from chalicelib.errors import ApiError, ErrorCode, unavailable
+from chalicelib.identity import Principal, add_session_guards, session_ended
 from chalicelib.shared.encoding import EncodingError, b64url_decode, b64url_encode
 from chalicelib.shared.limits import DEVICE_PAGE
 from chalicelib.store import keys
-from chalicelib.store.table import (
-    Item,
-    Table,
-    cancellation_codes,
-    condition_failed,
-    error_code,
-    to_av,
-)
+from chalicelib.store.table import Item, Table, to_av
+from chalicelib.store.txn import Cancelled, Transaction
 
 _DEVICE_PREFIX = keys.device_sk("")
 
@@ -89,69 +81,93 @@ def _decode_cursor(cursor: str | None) -> tuple[int, str] | None:
 
 
 def rename(table: Table, principal: Principal, replica_id: str, name: str) -> dict[str, Any]:
-    """Set a device's name, stored exactly as given."""
+    """Set a device's name, stored exactly as given; decided with the session check (§3)."""
     if principal.vault_id is None:
         raise _not_found()
+    own = replica_id == principal.replica_id
+    txn = Transaction()
+    add_session_guards(txn, principal, caller_device=not own)
+    # Without attribute_exists an UpdateItem would create a half-row for an unknown id.
+    condition = "attribute_exists(pk)" + (" AND attribute_not_exists(revokedAt)" if own else "")
+    txn.add(
+        "device",
+        {
+            "Update": {
+                "Key": keys.device_key(principal.vault_id, replica_id),
+                "UpdateExpression": "SET #name = :name",
+                "ConditionExpression": condition,
+                "ExpressionAttributeNames": {"#name": "name"},
+                "ExpressionAttributeValues": {":name": to_av(name)},
+            }
+        },
+    )
     try:
-        row = table.update(
-            keys.device_key(principal.vault_id, replica_id),
-            "SET #name = :name",
-            # Without the condition an UpdateItem would create a half-row for an unknown id.
-            condition="attribute_exists(pk)",
-            names={"#name": "name"},
-            values={":name": name},
-            returns="ALL_NEW",
-        )
-    except ClientError as exc:
-        if not condition_failed(exc):
-            raise
-        raise _not_found() from exc
+        txn.commit(table)
+    except Cancelled as cancelled:
+        ended = session_ended(cancelled)
+        if ended is not None:
+            raise ended from cancelled
+        if "device" not in cancelled.failed:
+            raise unavailable() from cancelled  # a conflicting transaction: safe to retry
+        row = table.get(keys.device_key(principal.vault_id, replica_id))
+        if row is not None and own:
+            raise ApiError(ErrorCode.SESSION_REVOKED, "This device was revoked.") from cancelled
+        raise _not_found() from cancelled
+    row = table.get(keys.device_key(principal.vault_id, replica_id))
     assert row is not None
     return device_view(row, principal)
 
 
 def revoke(table: Table, principal: Principal, replica_id: str) -> dict[str, Any]:
-    """Revoke a replica once: its sessions stop at their next request; idempotent."""
+    """Revoke a replica once: its sessions stop at their next request; idempotent.
+
+    The device's revokedAt, the vault's device count and the session check are one commit:
+    `devices` in status stays exact, only the first revoke counts, and a revoke whose own
+    session ended meanwhile changes nothing (§3).
+    """
     if principal.vault_id is None:
         raise _not_found()
     vault_id = principal.vault_id
-    now = now_ms()
+    own = replica_id == principal.replica_id
+    txn = Transaction()
+    add_session_guards(txn, principal, head=False, caller_device=not own)
+    txn.add(
+        "device",
+        {
+            "Update": {
+                "Key": keys.device_key(vault_id, replica_id),
+                "UpdateExpression": "SET revokedAt = :now",
+                "ConditionExpression": "attribute_exists(pk) AND attribute_not_exists(revokedAt)",
+                "ExpressionAttributeValues": {":now": to_av(now_ms())},
+            }
+        },
+    )
+    txn.add(
+        "head",
+        {
+            "Update": {
+                "Key": keys.meta_key(vault_id),
+                "UpdateExpression": "ADD nDevices :minus",
+                "ConditionExpression": "keyDid = :key",
+                "ExpressionAttributeValues": {
+                    ":minus": to_av(-1),
+                    ":key": to_av(principal.key_did),
+                },
+            }
+        },
+    )
     try:
-        # The device's revokedAt and the vault's device count change in one commit, so
-        # `devices` in status stays exact; the condition makes only the first revoke count.
-        table.transact(
-            [
-                {
-                    "Update": {
-                        "Key": keys.device_key(vault_id, replica_id),
-                        "UpdateExpression": "SET revokedAt = :now",
-                        "ConditionExpression": (
-                            "attribute_exists(pk) AND attribute_not_exists(revokedAt)"
-                        ),
-                        "ExpressionAttributeValues": {":now": to_av(now)},
-                    }
-                },
-                {
-                    "Update": {
-                        "Key": keys.meta_key(vault_id),
-                        "UpdateExpression": "ADD nDevices :minus",
-                        "ConditionExpression": "attribute_exists(pk)",
-                        "ExpressionAttributeValues": {":minus": to_av(-1)},
-                    }
-                },
-            ]
-        )
-    except ClientError as exc:
-        if error_code(exc) != "TransactionCanceledException":
-            raise
-        if cancellation_codes(exc)[:1] != ["ConditionalCheckFailed"]:
-            raise
+        txn.commit(table)
+    except Cancelled as cancelled:
+        ended = session_ended(cancelled)
+        if ended is not None:
+            raise ended from cancelled
+        if "device" not in cancelled.failed:
+            raise unavailable() from cancelled  # a conflicting transaction: safe to retry
         # Unknown, or revoked already: a consistent read tells which (rows are never deleted).
         row = table.get(keys.device_key(vault_id, replica_id))
         if row is None:
-            raise _not_found() from exc
-        if "revokedAt" not in row:
-            raise  # the condition failed for a reason we cannot explain: do not hide it
+            raise _not_found() from cancelled
         return device_view(row, principal)
     row = table.get(keys.device_key(vault_id, replica_id))
     assert row is not None

@@ -369,3 +369,60 @@ def end_session(table: Table, principal: Principal) -> None:
     except ClientError as exc:
         if not condition_failed(exc):
             raise
+
+
+# -- auth and write in one atomic step (§3) -------------------------------------------------
+def add_session_guards(
+    txn: Transaction, principal: Principal, *, head: bool = True, caller_device: bool = True
+) -> None:
+    """Add to a write's transaction the checks authenticate() made, so that they and the
+    write are decided together: the session still exists and is unexpired (`session`), the
+    vault still answers to its key (`head`), its device is not revoked (`caller`).
+
+    Leave out `head` / `caller_device` where the transaction writes that row itself, and put
+    the same condition on that action (DynamoDB allows one action per item).
+    """
+    txn.add(
+        "session",
+        {
+            "ConditionCheck": {
+                "Key": keys.session_key(principal.token_hash),
+                "ConditionExpression": "attribute_exists(pk) AND expiresAt > :now",
+                "ExpressionAttributeValues": {":now": to_av(now_ms())},
+            }
+        },
+    )
+    if principal.vault_id is None:
+        return
+    if head:
+        txn.add(
+            "head",
+            {
+                "ConditionCheck": {
+                    "Key": keys.meta_key(principal.vault_id),
+                    "ConditionExpression": "keyDid = :key",
+                    "ExpressionAttributeValues": {":key": to_av(principal.key_did)},
+                }
+            },
+        )
+    if caller_device:
+        txn.add(
+            "caller",
+            {
+                "ConditionCheck": {
+                    "Key": keys.device_key(principal.vault_id, principal.replica_id),
+                    "ConditionExpression": (
+                        "attribute_exists(pk) AND attribute_not_exists(revokedAt)"
+                    ),
+                }
+            },
+        )
+
+
+def session_ended(cancelled: Cancelled) -> ApiError | None:
+    """The 401 for a write whose session ended while it was in flight, if that is why."""
+    if "caller" in cancelled.failed:
+        return ApiError(ErrorCode.SESSION_REVOKED, "This device was revoked.")
+    if cancelled.failed & {"session", "head"}:
+        return ApiError(ErrorCode.UNAUTHORIZED, "The session ended; sign in again.")
+    return None

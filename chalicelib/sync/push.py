@@ -14,21 +14,20 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from chalicelib.clock import now_ms
 from chalicelib.entitlements import require_premium
 from chalicelib.errors import ApiError, ErrorCode, echo, unavailable
-from chalicelib.identity import Principal
+from chalicelib.identity import Principal, add_session_guards
 from chalicelib.settings import Settings
 from chalicelib.shared.limits import MAX_PAGE_CIPHERTEXT_CHARS
 from chalicelib.shared.models.sync import PushItem, PushRequest
 from chalicelib.store import keys
-from chalicelib.store.table import Item, Table, error_code, from_item, to_av, to_item
+from chalicelib.store.table import Item, Table, to_av, to_item
+from chalicelib.store.txn import Cancelled, Transaction
 from chalicelib.sync.items import item_row, wire_item
 
 MAX_ACTIONS = 100
-FIXED_ACTIONS = 3  # head, device, chunk record
+FIXED_ACTIONS = 4  # head, device, chunk record, session check
 TXN_BYTE_BUDGET = 3_500_000  # under DynamoDB's 4 MB per transaction, with room for keys
 ITEM_OVERHEAD = 400  # keys, attribute names, condition values per action
 BATCH_TTL_S = 48 * 3600  # ≥ 24 h of idempotency, as promised
@@ -64,6 +63,7 @@ class _Batch:
     batch_id: str
     req_hash: str
     items: list[PushItem]
+    principal: Principal
     results: list[dict[str, Any]] = field(default_factory=list)
     chunks: int = 0
     watermark: int = 0
@@ -82,6 +82,7 @@ def push(
         req.batchId,
         request_hash(req),
         list(req.items),
+        principal,
     )
     if _first_chunk_committed(table, batch):
         _load_committed(table, batch)
@@ -185,11 +186,9 @@ def _commit_next_chunk(table: Table, batch: _Batch, head: int) -> int:
             need_read = False
         plan = _plan(batch, candidates, known, head)
         try:
-            table.transact(plan.actions)
-        except ClientError as exc:
-            if error_code(exc) != "TransactionCanceledException":
-                raise
-            outcome = _on_cancel(table, batch, plan, exc, known)
+            plan.txn.commit(table)
+        except Cancelled as cancelled:
+            outcome = _on_cancel(table, batch, cancelled, known)
             if outcome == "resume":
                 return head  # a concurrent attempt of this batch committed the chunk
             need_read = outcome == "reread"
@@ -225,11 +224,13 @@ def _read_state(
     return head
 
 
+ITEM = "item:"  # action names of item writes: ITEM + item id
+
+
 @dataclass
 class _Plan:
-    actions: list[dict[str, Any]]
+    txn: Transaction
     results: list[dict[str, Any]]
-    item_action: dict[int, str]  # action index → item id (blind writes only)
     new_head: int
 
 
@@ -245,10 +246,9 @@ def _plan(
     batch: _Batch, candidates: list[PushItem], known: dict[str, Item | None], head: int
 ) -> _Plan:
     now = now_ms()
-    actions: list[dict[str, Any]] = []
     results: list[dict[str, Any]] = []
     compact: list[dict[str, Any]] = []
-    item_action: dict[int, str] = {}
+    item_puts: list[tuple[str, dict[str, Any]]] = []
     budget = TXN_BYTE_BUDGET
     version = head
     d_items = d_tombs = 0
@@ -258,7 +258,7 @@ def _plan(
         size = ITEM_OVERHEAD + len(item.id)
         if accept and item.ciphertext:
             size += len(item.ciphertext) * 3 // 4
-        if results and (size > budget or len(actions) + FIXED_ACTIONS >= MAX_ACTIONS):
+        if results and (size > budget or len(item_puts) + FIXED_ACTIONS >= MAX_ACTIONS):
             break
         budget -= size
         if accept:
@@ -284,8 +284,7 @@ def _plan(
             else:
                 put["ConditionExpression"] = "ver = :base"
                 put["ExpressionAttributeValues"] = {":base": to_av(item.baseVersion)}
-            item_action[len(actions) + FIXED_ACTIONS] = item.id
-            actions.append({"Put": put})
+            item_puts.append((ITEM + item.id, {"Put": put}))
             results.append({"id": item.id, "status": "accepted", "version": version})
             compact.append({"i": item.id, "v": version})
             continue
@@ -305,7 +304,12 @@ def _plan(
         "committedAt": now,
         "ttl": now // 1000 + BATCH_TTL_S,
     }
-    fixed: list[dict[str, Any]] = [
+    txn = Transaction()
+    # The session's checks are part of the commit (§3): the head's keyDid, the writer's
+    # device row, and the session row itself (a logout or revoke in flight wins or loses
+    # as a whole). Cancellations are decided by these names, never by position.
+    txn.add(
+        "head",
         {
             "Update": {
                 "Key": keys.meta_key(batch.vault_id),
@@ -320,6 +324,9 @@ def _plan(
                 },
             }
         },
+    )
+    txn.add(
+        "caller",
         {
             "Update": {
                 "Key": keys.device_key(batch.vault_id, batch.replica_id),
@@ -328,6 +335,9 @@ def _plan(
                 "ExpressionAttributeValues": {":now": to_av(now)},
             }
         },
+    )
+    txn.add(
+        "chunk",
         {
             "Put": {
                 "Item": to_item(chunk_record),
@@ -336,33 +346,32 @@ def _plan(
                 "ExpressionAttributeValues": {":nows": to_av(now // 1000)},
             }
         },
-    ]
-    return _Plan(fixed + actions, results, item_action, new_head)
+    )
+    add_session_guards(txn, batch.principal, head=False, caller_device=False)
+    for name, action in item_puts:
+        txn.add(name, action)
+    return _Plan(txn, results, new_head)
 
 
 def _on_cancel(
-    table: Table, batch: _Batch, plan: _Plan, exc: ClientError, known: dict[str, Item | None]
+    table: Table, batch: _Batch, cancelled: Cancelled, known: dict[str, Item | None]
 ) -> str:
     """Decide what a cancelled chunk means: 'retry', 'reread' or 'resume'."""
-    reasons = exc.response.get("CancellationReasons") or []
-    codes = [str(r.get("Code") or "None") for r in reasons]
-    failed = [i for i, c in enumerate(codes) if c == "ConditionalCheckFailed"]
+    failed = cancelled.failed
     if not failed:
         # TransactionConflict with another writer, or no reasons at all: read again and retry.
         return "reread"
-    if 1 in failed:
-        raise ApiError(ErrorCode.SESSION_REVOKED, "This device was revoked.")
-    if 2 in failed:
+    if "caller" in failed:
+        raise ApiError(ErrorCode.SESSION_REVOKED, "This device was revoked.") from cancelled
+    if "session" in failed:
+        raise ApiError(ErrorCode.UNAUTHORIZED, "The session ended; sign in again.") from cancelled
+    if "chunk" in failed:
         _load_committed(table, batch)  # the same batch committed this chunk concurrently
         return "resume"
-    clashes = [plan.item_action[i] for i in failed if i in plan.item_action]
-    for index in failed:
-        item_id = plan.item_action.get(index)
-        if item_id is None:
-            continue
-        old = reasons[index].get("Item")
-        known[item_id] = from_item(old) if old else None
-    if 0 in failed or any(reasons[i].get("Item") is None for i in failed if i in plan.item_action):
+    clashes = [name.removeprefix(ITEM) for name in failed if name.startswith(ITEM)]
+    for item_id in clashes:
+        known[item_id] = cancelled.old.get(ITEM + item_id)
+    if "head" in failed or any(cancelled.old.get(ITEM + i) is None for i in clashes):
         for item_id in clashes:
             known.setdefault(item_id, None)
         return "reread"  # the head moved, or we need the clashing rows: read them consistently

@@ -95,9 +95,9 @@ def test_stale_pushes_store_no_copies_of_other_items(
         assert all(r["status"] == "conflict" for r in results)
         assert results[0]["current"]["ciphertext"] == ct(big)
     # THEN no transaction carried a byte of ciphertext (each push: a blind attempt that the
-    # items' conditions cancel, then head + device + one small chunk record)
+    # items' conditions cancel, then head + device + chunk record + session check)
     assert not any("ct" in a["Put"]["Item"] for actions in sent for a in actions if "Put" in a)
-    assert [len(actions) for actions in sent] == [23, 3] * 3
+    assert [len(actions) for actions in sent] == [24, 4] * 3
     assert len(json.dumps(sent)) < 60_000  # v1.1 wrote 3 × 20 × 100 KB of snapshots
 
 

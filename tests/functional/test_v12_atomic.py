@@ -1,0 +1,90 @@
+"""PROTOCOL v1.2 §3: on a writing route the session check and the write are one step.
+
+Each race is made deterministic by a hook that ends the session after the request was
+authenticated and before its write commits; each failed on v1.1 (checked, then wrote).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from chalicelib import devices
+from chalicelib.shared.encoding import b64url_encode
+from chalicelib.sync import push as push_module
+from tests.helpers import Caller, Device
+
+
+def end_before_commit(
+    monkeypatch: pytest.MonkeyPatch, module: Any, end: Callable[[], None]
+) -> None:
+    """Run `end` once, between the route's authentication and its commit."""
+    original = module.add_session_guards
+    pending = [end]
+
+    def guards(*args: Any, **kwargs: Any) -> None:
+        while pending:
+            pending.pop()()
+        original(*args, **kwargs)
+
+    monkeypatch.setattr(module, "add_session_guards", guards)
+
+
+@pytest.fixture
+def phone(registered: Device, caller: Caller) -> Device:
+    dev = Device(caller, registered.seed, "replica-b")
+    dev.sign_in("Phone")
+    return dev
+
+
+def test_a_rename_racing_a_revoke_of_its_device_changes_nothing(
+    registered: Device, phone: Device, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def revoke_phone() -> None:
+        assert registered.call("POST", "/api/devices/replica-b/revoke").status == 200
+
+    end_before_commit(monkeypatch, devices, revoke_phone)
+    r = phone.call("PATCH", "/api/devices/replica-a", {"name": "renamed by the phone"})
+    assert (r.status, r.body["code"]) == (401, "session_revoked")
+    listed = {d["replicaId"]: d for d in registered.call("GET", "/api/devices").body["devices"]}
+    assert listed["replica-a"]["name"] == "Laptop"
+
+
+def test_a_rename_of_its_own_device_racing_its_revoke(
+    registered: Device, phone: Device, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def revoke_phone() -> None:
+        assert registered.call("POST", "/api/devices/replica-b/revoke").status == 200
+
+    end_before_commit(monkeypatch, devices, revoke_phone)
+    r = phone.call("PATCH", "/api/devices/replica-b", {"name": "still here"})
+    assert (r.status, r.body["code"]) == (401, "session_revoked")
+
+
+def test_a_revoke_whose_session_logged_out_meanwhile_changes_nothing(
+    registered: Device, phone: Device, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def logout() -> None:
+        assert registered.call("DELETE", "/api/auth/session").status == 204
+
+    end_before_commit(monkeypatch, devices, logout)
+    r = registered.call("POST", "/api/devices/replica-b/revoke")
+    assert (r.status, r.body["code"]) == (401, "unauthorized")
+    assert phone.call("GET", "/api/sync/status").status == 200  # not revoked
+    assert phone.call("GET", "/api/sync/status").body["devices"] == 2
+
+
+def test_a_push_whose_session_logged_out_meanwhile_writes_nothing(
+    registered: Device, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def logout() -> None:
+        assert registered.call("DELETE", "/api/auth/session").status == 204
+
+    end_before_commit(monkeypatch, push_module, logout)
+    item = {"id": "a", "deleted": False, "ciphertext": b64url_encode(b"x")}
+    r = registered.call("POST", "/api/sync/push", {"batchId": "b1", "items": [item]})
+    assert (r.status, r.body["code"]) == (401, "unauthorized")
+    registered.sign_in()
+    assert registered.call("GET", "/api/sync/status").body["watermark"] == 0
