@@ -28,7 +28,7 @@ from chalicelib.store import keys
 from chalicelib.store.challenges import Challenges
 from chalicelib.store.table import Item, Table, condition_failed, to_av, to_item
 from chalicelib.store.txn import Cancelled, Transaction
-from chalicelib.vaults import is_registered, unkey, vault_id_for
+from chalicelib.vaults import is_registered, unkey, unregistered_ttl, vault_id_for
 
 LAST_SEEN_EVERY_MS = 60_000
 # Rows linger past expiry so an old token reads "expired", not unknown, but none of them
@@ -181,7 +181,8 @@ def _open(table: Table, req: SessionRequest) -> tuple[str, int]:
         if device is not None and "revokedAt" in device:
             raise _revoked_device()
         if device is None:
-            _enrol(txn, vault_id, req, now)
+            meta = table.get(keys.meta_key(vault_id))
+            _enrol(txn, vault_id, req, now, registered=is_registered(meta))
     try:
         txn.commit(table)
     except Cancelled as cancelled:
@@ -198,14 +199,18 @@ def _open(table: Table, req: SessionRequest) -> tuple[str, int]:
     return token, expires_at
 
 
-def _enrol(txn: Transaction, vault_id: str, req: SessionRequest, now: int) -> None:
-    enrol = {
+def _enrol(
+    txn: Transaction, vault_id: str, req: SessionRequest, now: int, *, registered: bool
+) -> None:
+    enrol: dict[str, Any] = {
         **unkey(keys.device_key(vault_id, req.replicaId)),
         "replicaId": req.replicaId,
         "name": req.deviceName,
         "enrolledAt": now,
         "lastSeenAt": now,
     }
+    if not registered:
+        enrol["ttl"] = unregistered_ttl(now)  # removed by registration (§3: 24 h otherwise)
     txn.add(
         "device",
         {"Put": {"Item": to_item(enrol), "ConditionExpression": "attribute_not_exists(pk)"}},

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from chalicelib.clock import now_ms
 from chalicelib.entitlements import require_premium
-from chalicelib.errors import ApiError, ErrorCode
-from chalicelib.identity import Principal
+from chalicelib.errors import ApiError, ErrorCode, unavailable
+from chalicelib.identity import Principal, add_session_guards, session_ended
 from chalicelib.settings import Settings
 from chalicelib.shared.limits import KDF_ALGORITHM, MIN_KDF_ITERATIONS
 from chalicelib.shared.models.vault import RegisterRequest
 from chalicelib.store import keys
-from chalicelib.store.table import Item, Table, condition_failed
+from chalicelib.store.table import Item, Table, to_av
+from chalicelib.store.txn import Cancelled, Transaction
 from chalicelib.vaults import is_registered, key_record
 
 _NOT_FOUND = "No vault is registered for this Key DID."
@@ -71,30 +70,94 @@ def register(
         condition += " AND (attribute_not_exists(registeredAt) OR verifier = :verifier)"
     if not proven and req.publicKeys is not None:
         condition += " AND (attribute_not_exists(registeredAt) OR publicKeys = :pk)"
+    sets_expr = "SET " + ", ".join(sets) + " REMOVE #ttl"
+    # A vault's first registration ends the 24 h lifetime of what its key wrote before
+    # (§3): the TTLs of the head, the key's pointer and the devices go in the same commit,
+    # which also fails if that lifetime is over already (DynamoDB deletes expired rows late).
+    condition += " AND (attribute_not_exists(#ttl) OR #ttl > :nows)"
+    values[":nows"] = now // 1000
+    txn = Transaction()
+    txn.add(
+        "meta",
+        {
+            "Update": {
+                "Key": keys.meta_key(principal.vault_id),
+                "UpdateExpression": sets_expr,
+                "ConditionExpression": condition,
+                "ExpressionAttributeNames": {"#ttl": "ttl"},
+                "ExpressionAttributeValues": {k: to_av(v) for k, v in values.items()},
+            }
+        },
+    )
+    own_device_updated = False
+    if not principal.registered:
+        txn.add("key", _keep(keys.key_pk(principal.key_did), principal.vault_id, now))
+        for replica_id in _devices_with_ttl(table, principal.vault_id)[:MAX_DEVICE_UPDATES]:
+            own = replica_id == principal.replica_id
+            own_device_updated = own_device_updated or own
+            key = keys.device_key(principal.vault_id, replica_id)
+            txn.add(f"device:{replica_id}", _keep(key, None, now, not_revoked=own))
+    add_session_guards(txn, principal, head=False, caller_device=not own_device_updated)
     try:
-        old = (
-            table.update(
-                keys.meta_key(principal.vault_id),
-                "SET " + ", ".join(sets),
-                condition=condition,
-                values=values,
-                returns="ALL_OLD",
+        txn.commit(table)
+    except Cancelled as cancelled:
+        ended = session_ended(cancelled)
+        if ended is not None:
+            raise ended from cancelled
+        if "meta" in cancelled.failed:
+            raise _conflict(table, principal, req) from cancelled
+        if cancelled.failed:  # the key's pointer expired or moved, or a device went away
+            raise ApiError(ErrorCode.UNAUTHORIZED, "The session ended; sign in again.") from (
+                cancelled
             )
-            or {}
-        )
-    except ClientError as exc:
-        if not condition_failed(exc):
-            raise
-        raise _conflict(table, principal, req) from exc
-    if is_registered(old):
-        return int(old["registeredAt"]), False
-    return now, True
+        raise unavailable() from cancelled
+    if principal.registered:
+        assert principal.meta is not None
+        return int(principal.meta["registeredAt"]), False
+    meta = table.get(keys.meta_key(principal.vault_id)) or {}
+    registered_at = int(meta.get("registeredAt") or now)
+    return registered_at, registered_at == now
+
+
+MAX_DEVICE_UPDATES = 90  # leaves room in the 100-action transaction
+
+
+def _devices_with_ttl(table: Table, vault_id: str) -> list[str]:
+    rows = table.query_all(
+        "pk = :pk AND begins_with(sk, :prefix)",
+        {":pk": keys.vault_pk(vault_id), ":prefix": keys.device_sk("")},
+    )
+    now_s = now_ms() // 1000
+    return [str(row["replicaId"]) for row in rows if "ttl" in row and int(row["ttl"]) > now_s]
+
+
+def _keep(
+    key: dict[str, dict[str, str]], vault_id: str | None, now: int, not_revoked: bool = False
+) -> dict[str, Any]:
+    """REMOVE ttl from a row, conditional on it being alive (and, for a pointer, ours)."""
+    condition = "attribute_exists(pk) AND (attribute_not_exists(#ttl) OR #ttl > :nows)"
+    values: dict[str, Any] = {":nows": to_av(now // 1000)}
+    if vault_id is not None:
+        condition += " AND vaultId = :v AND attribute_not_exists(retiredAt)"
+        values[":v"] = to_av(vault_id)
+    if not_revoked:
+        condition += " AND attribute_not_exists(revokedAt)"
+    return {
+        "Update": {
+            "Key": key,
+            "UpdateExpression": "REMOVE #ttl",
+            "ConditionExpression": condition,
+            "ExpressionAttributeNames": {"#ttl": "ttl"},
+            "ExpressionAttributeValues": values,
+        }
+    }
 
 
 def _conflict(table: Table, principal: Principal, req: RegisterRequest) -> ApiError:
     assert principal.vault_id is not None
     meta = table.get(keys.meta_key(principal.vault_id)) or {}
-    if meta.get("keyDid") != principal.key_did:
+    expired = "ttl" in meta and int(meta["ttl"]) <= now_ms() // 1000  # never registered, 24 h
+    if meta.get("keyDid") != principal.key_did or expired:
         return ApiError(ErrorCode.UNAUTHORIZED, "The session ended; sign in again.")
     if meta.get("saltHex") not in (None, req.saltHex):
         return ApiError(ErrorCode.SALT_CONFLICT, "This vault is registered with another salt.")

@@ -8,6 +8,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from chalicelib.clock import now_ms
+from chalicelib.shared.limits import UNREGISTERED_LIFETIME_MS
 from chalicelib.store import keys
 from chalicelib.store.table import Item, Table, to_item
 
@@ -32,6 +33,8 @@ def vault_id_for(table: Table, key_did: str, *, allocate: bool) -> tuple[str | N
     A retired key keeps pointing at its vault (webhooks still find it) but owns nothing.
     """
     record = key_record(table, key_did)
+    if record is not None and _expired(record):
+        record = None  # a key that never registered: its rows are past their 24 h (§3)
     if record is None and allocate:
         record = _allocate(table, key_did)
     if record is None:
@@ -39,14 +42,28 @@ def vault_id_for(table: Table, key_did: str, *, allocate: bool) -> tuple[str | N
     return str(record["vaultId"]), "retiredAt" in record
 
 
+def _expired(record: Item) -> bool:
+    """Past its TTL (DynamoDB deletes expired rows late, so reads must not trust them)."""
+    return "ttl" in record and int(record["ttl"]) <= now_ms() // 1000
+
+
+def unregistered_ttl(now: int) -> int:
+    """TTL of what a key leaves before it registers: 24 h after it was written (§3)."""
+    return (now + UNREGISTERED_LIFETIME_MS) // 1000
+
+
 def _allocate(table: Table, key_did: str) -> Item:
+    """A new empty vault for a key's first contact. Its KEY and META rows (and devices
+    enrolled into it) expire within 24 h unless the vault registers (which removes the TTLs)."""
     vault_id = secrets.token_hex(16)
     now = now_ms()
-    key_row = {**_unkey(keys.key_pk(key_did)), "vaultId": vault_id, "createdAt": now}
+    ttl = unregistered_ttl(now)
+    key_row = {**_unkey(keys.key_pk(key_did)), "vaultId": vault_id, "createdAt": now, "ttl": ttl}
     meta_row: dict[str, Any] = {
         **_unkey(keys.meta_key(vault_id)),
         "keyDid": key_did,
         "createdAt": now,
+        "ttl": ttl,
         **EMPTY_COUNTS,
     }
     try:
@@ -55,7 +72,11 @@ def _allocate(table: Table, key_did: str) -> Item:
                 {
                     "Put": {
                         "Item": to_item(key_row),
-                        "ConditionExpression": "attribute_not_exists(pk)",
+                        # An expired pointer of a key that never registered is replaced.
+                        "ConditionExpression": "attribute_not_exists(pk) OR "
+                        "(attribute_exists(#ttl) AND #ttl <= :nows)",
+                        "ExpressionAttributeNames": {"#ttl": "ttl"},
+                        "ExpressionAttributeValues": {":nows": {"N": str(now // 1000)}},
                     }
                 },
                 {
@@ -70,7 +91,7 @@ def _allocate(table: Table, key_did: str) -> Item:
         if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
             raise
         existing = key_record(table, key_did)  # another request allocated it first
-        if existing is None:
+        if existing is None or _expired(existing):
             raise
         return existing
     return key_row

@@ -120,7 +120,7 @@ class Api:
         request = response.request
         message = (
             f"The server answered HTTP {response.status_code} to {request.method} "
-            f"{request.url.path} (is it an NT² sync server speaking protocol 1.1?)."
+            f"{request.url.path} (is it an NT² sync server speaking protocol 1.2?)."
         )
         if isinstance(body, dict) and isinstance(body.get("code"), str):
             code = body["code"]

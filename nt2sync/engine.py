@@ -432,6 +432,11 @@ class Client:
         except ServerError as exc:
             if exc.code == "device_revoked":
                 raise self._revoked() from exc
+            if exc.code == "device_limit":
+                raise ClientError(
+                    "This vault already has 100 active devices; revoke one on another device "
+                    "(`nt2sync devices revoke REPLICA_ID`), then run this again."
+                ) from exc
             raise
         api.token = session["token"]
         if persist and key_did == self.meta.key_did:

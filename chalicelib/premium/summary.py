@@ -18,6 +18,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from chalicelib.clock import now_ms
 from chalicelib.errors import unavailable
 from chalicelib.store import keys
 from chalicelib.store.table import Item, Table, error_code, to_av
@@ -78,8 +79,8 @@ def summarize(rows: Iterable[Item], previous_source: str | None) -> tuple[int, s
 def load(table: Table, vault_id: str) -> Snapshot | None:
     """META and every `ENT#` row of the vault; None if the vault head does not exist."""
     meta = table.get(keys.meta_key(vault_id))
-    if meta is None:
-        return None
+    if meta is None or ("ttl" in meta and int(meta["ttl"]) <= now_ms() // 1000):
+        return None  # gone, or an unregistered vault past its 24 h (deleted late by TTL)
     rows = {
         str(row["sk"]): row
         for row in table.query_all(
@@ -100,16 +101,38 @@ def _summary_action(snap: Snapshot, until: int, source: str | None) -> dict[str,
     if source is not None:
         sets.append("premiumSource = :source")
         values[":source"] = to_av(source)
+    values[":nows"] = to_av(now_ms() // 1000)
     return {
         "Update": {
             "Key": keys.meta_key(snap.vault_id),
-            "UpdateExpression": "SET " + ", ".join(sets),
+            # An entitlement keeps a vault that has not registered yet: paid-for time is
+            # never lost to the 24 h lifetime of unregistered keys (§3).
+            "UpdateExpression": "SET " + ", ".join(sets) + " REMOVE #ttl",
             # The counter makes the summary a compare-and-set over the rows it was computed from.
             "ConditionExpression": "attribute_exists(pk) AND "
-            "(attribute_not_exists(entVersion) OR entVersion = :seen)",
+            "(attribute_not_exists(entVersion) OR entVersion = :seen) AND "
+            "(attribute_not_exists(#ttl) OR #ttl > :nows)",
+            "ExpressionAttributeNames": {"#ttl": "ttl"},
             "ExpressionAttributeValues": values,
         }
     }
+
+
+def _keep_pointer(snap: Snapshot) -> list[dict[str, Any]]:
+    """With the head's TTL, the key pointer's goes too (only while the vault has one)."""
+    if "ttl" not in snap.meta or not snap.meta.get("keyDid"):
+        return []
+    return [
+        {
+            "Update": {
+                "Key": keys.key_pk(str(snap.meta["keyDid"])),
+                "UpdateExpression": "REMOVE #ttl",
+                "ConditionExpression": "vaultId = :v",
+                "ExpressionAttributeNames": {"#ttl": "ttl"},
+                "ExpressionAttributeValues": {":v": to_av(snap.vault_id)},
+            }
+        }
+    ]
 
 
 def change_entitlements(
@@ -133,7 +156,9 @@ def change_entitlements(
         rows = {**snap.rows, **change.rows}
         until, source = summarize(rows.values(), snap.meta.get("premiumSource"))
         try:
-            table.transact([*change.actions, _summary_action(snap, until, source)])
+            table.transact(
+                [*change.actions, _summary_action(snap, until, source), *_keep_pointer(snap)]
+            )
         except ClientError as exc:
             if error_code(exc) != "TransactionCanceledException":
                 raise

@@ -149,12 +149,12 @@ def test_a_session_racing_a_rotation_enrols_nothing_into_the_rotated_vault(
     nonce = newcomer.challenge()
     original = identity._enrol
 
-    def enrol_after_rotation(*args: Any) -> None:
+    def enrol_after_rotation(*args: Any, **kwargs: Any) -> None:
         if rotate:
             r = registered.call("POST", "/api/vault/rotate", rotate)
             assert r.status == 200, r.body
             rotate.clear()
-        original(*args)
+        original(*args, **kwargs)
 
     monkeypatch.setattr(identity, "_enrol", enrol_after_rotation)
     r = caller.call("POST", "/api/auth/session", newcomer.session_body(nonce))

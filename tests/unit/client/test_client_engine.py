@@ -333,3 +333,13 @@ def test_password_change_with_raised_iterations_needs_the_new_kit(
     assert again.meta.key_did == a.meta.key_did and again.meta.kdf["iterations"] == 120_000
     again.sync_now()
     again.close()
+
+
+def test_device_limit_is_explained(make_client, fake):
+    # GIVEN a vault whose server answers that 100 devices are active (v1.2 §7)
+    client = make_client("a")
+    fake.fail_next.append(("/api/auth/session", 409, "device_limit", {}))
+    # WHEN sync is enabled THEN the person is told what to do, and nothing is enabled
+    with pytest.raises(errors.ClientError, match="revoke one on another device"):
+        client.enable(fake.audience, device_name="a")
+    assert not client.meta.sync_enabled
