@@ -10,10 +10,12 @@ none is configured). Dependencies are resolved by Chalice once and cached in
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "infra" / "template.json"
@@ -27,11 +29,37 @@ def _env() -> dict[str, str]:
     return env
 
 
+TEMPLATE_STAGE = "prod"  # the stage infra/template.json names; others are rendered from it
+
+
+def stage_template(stage: str) -> dict[str, Any]:
+    """infra/template.json for `stage`: every deployed stage gets the same WAF, throttling,
+    gateway responses and alarms, attached to its own API Gateway stage."""
+
+    def render(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: render(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [render(v) for v in value]
+        if value == TEMPLATE_STAGE:
+            return stage
+        if isinstance(value, str):
+            return value.replace(
+                f"RestAPI{TEMPLATE_STAGE}Stage", f"RestAPI{stage}Stage"
+            ).replace(f"/stages/{TEMPLATE_STAGE}", f"/stages/{stage}")
+        return value
+
+    rendered: dict[str, Any] = render(json.loads(TEMPLATE.read_text()))
+    return rendered
+
+
 def package(out: Path, stage: str = "prod") -> Path:
-    """Run `chalice package --merge-template infra/template.json`; return the SAM template."""
+    """Run `chalice package --merge-template` with the stage's template; return the SAM template."""
     out.mkdir(parents=True, exist_ok=True)
     for stale in ("sam.json", "deployment.zip"):
         (out / stale).unlink(missing_ok=True)
+    merge = out / f"template-{stage}.json"
+    merge.write_text(json.dumps(stage_template(stage), indent=2))
     cmd = [
         str(BIN / "chalice"),
         "--project-dir",
@@ -40,7 +68,7 @@ def package(out: Path, stage: str = "prod") -> Path:
         "--stage",
         stage,
         "--merge-template",
-        str(TEMPLATE),
+        str(merge),
         str(out),
     ]
     subprocess.run(cmd, check=True, cwd=ROOT, env=_env())

@@ -172,3 +172,22 @@ def test_alarms_watch_5xx_lambda_errors_throttles_and_table_throttles(
         ("AWS/DynamoDB", "ReadThrottleEvents"),
         ("AWS/DynamoDB", "WriteThrottleEvents"),
     } <= watched
+
+
+@pytest.mark.parametrize("stage", ["dev", "test"])
+def test_every_stage_is_throttled_and_behind_the_waf(
+    stage: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    # v1.2: per-IP limits belong to the platform in every deployed stage, not only prod
+    sam_file = package(tmp_path_factory.mktemp(stage), stage)
+    doc = json.loads(sam_file.read_text())
+    settings = doc["Resources"]["RestAPI"]["Properties"]["MethodSettings"][0]
+    assert settings["ThrottlingRateLimit"] and settings["ThrottlingBurstLimit"]
+    assert doc["Resources"]["RestAPI"]["Properties"]["StageName"] == stage
+    (assoc,) = of_type(doc, "AWS::WAFv2::WebACLAssociation").values()
+    assert assoc["Properties"]["ResourceArn"]["Fn::Sub"].endswith(f"/stages/{stage}")
+    assert assoc["DependsOn"] == [f"RestAPI{stage}Stage"]
+    text = json.dumps(doc)
+    assert "stages/prod" not in text and "RestAPIprodStage" not in text
+    result = lint(sam_file)
+    assert result.returncode == 0 and not result.stdout.strip(), result.stdout
