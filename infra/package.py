@@ -44,9 +44,9 @@ def stage_template(stage: str) -> dict[str, Any]:
         if value == TEMPLATE_STAGE:
             return stage
         if isinstance(value, str):
-            return value.replace(
-                f"RestAPI{TEMPLATE_STAGE}Stage", f"RestAPI{stage}Stage"
-            ).replace(f"/stages/{TEMPLATE_STAGE}", f"/stages/{stage}")
+            return value.replace(f"RestAPI{TEMPLATE_STAGE}Stage", f"RestAPI{stage}Stage").replace(
+                f"/stages/{TEMPLATE_STAGE}", f"/stages/{stage}"
+            )
         return value
 
     rendered: dict[str, Any] = render(json.loads(TEMPLATE.read_text()))
