@@ -156,15 +156,15 @@ def _usage(
     if reservations > 0:
         conditions.append("(attribute_not_exists(nReservations) OR nReservations < :maxres)")
         values[":maxres"] = to_av(MAX_RESERVATIONS)
-    update: dict[str, Any] = {
+    body: dict[str, Any] = {
         "Key": keys.meta_key(vault_id),
-        "UpdateExpression": "ADD " + ", ".join(adds),
         "ConditionExpression": " AND ".join(conditions),
-        "ExpressionAttributeValues": values,
     }
     if not adds:  # nothing moves: only the vault's existence is checked
-        return {"ConditionCheck": {k: v for k, v in update.items() if k != "UpdateExpression"}}
-    return {"Update": update}
+        return {"ConditionCheck": body}
+    body["UpdateExpression"] = "ADD " + ", ".join(adds)
+    body["ExpressionAttributeValues"] = values
+    return {"Update": body}
 
 
 def _reservation_check(vault_id: str, att_id: str, res: Item | None) -> dict[str, Any]:
