@@ -1,14 +1,19 @@
 """Attachment rules (PROTOCOL.md §6): upload grant, commit, download, list, delete, quota.
 
 The row `VAULT#<v>` / `ATT#<id>` is the truth; the object `vaults/<v>/<id>` only counts once
-commit has checked it against the row. Usage (META.attachmentBytes, nAttachments) moves in
-the same transaction as the row's state, under a condition, so the quota holds under any
-concurrency. See docs/ATTACHMENTS.md.
+commit has checked it against the row. An upload grant holds a reservation row `RES#<id>`
+until commit, delete or its end (the URL's expiry). Usage moves in the same transaction as
+the rows, under conditions on META: `attachmentBytes`/`nAttachments` (committed),
+`nReservations` (reservation rows) and `claimedBytes` (committed bytes plus the sizes of all
+reservation rows), which the quota bounds. A reservation row that has ended still counts
+until it is released: before any refusal, ended ones are released and the write is tried
+again, so they never cause one. See docs/ATTACHMENTS.md.
 """
 
 from __future__ import annotations
 
 import re
+import secrets
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -16,7 +21,7 @@ from botocore.exceptions import ClientError
 from chalicelib.clock import now_ms
 from chalicelib.entitlements import require_premium
 from chalicelib.errors import ApiError, ErrorCode, unavailable
-from chalicelib.identity import Principal
+from chalicelib.identity import Principal, transact_with_session
 from chalicelib.settings import Settings
 from chalicelib.shared.encoding import EncodingError, b64url_decode, b64url_encode
 from chalicelib.shared.models.attachments import UploadRequest
@@ -29,6 +34,7 @@ from chalicelib.store.table import (
     condition_failed,
     error_code,
     to_av,
+    to_item,
 )
 from chalicelib.vaults import unkey
 
@@ -39,6 +45,8 @@ PAGE_SIZE = 100
 PENDING_TTL_MS = 12 * 3_600_000
 TTL_GRACE_S = 86_400
 ATT_PREFIX = keys.attachment_sk("")
+RES_PREFIX = keys.reservation_sk("")
+MAX_RESERVATIONS = 100  # live reservations per vault (PROTOCOL.md §6, §8)
 _ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}\Z")
 _MAX_ATTEMPTS = 5
 
@@ -87,75 +95,247 @@ def request_upload(
     att_id: str,
     req: UploadRequest,
 ) -> dict[str, Any]:
-    """Record a pending upload and grant a presigned PUT bound to its size and checksum."""
+    """Reserve the size (or re-grant a committed id) and presign a PUT bound to it."""
     vault_id, meta = principal.require_vault()
     require_premium(meta, settings)
-    state = _record_pending(table, settings, vault_id, meta, att_id, req)
+    ensure_usage(table, vault_id, meta)
+    state, expires_at = _reserve(table, settings, principal, att_id, req)
     object_key = keys.attachment_object_key(vault_id, att_id)
-    url, headers = blobs.presign_put(object_key, req.size, s3_checksum(req.sha256), state)
-    return {
-        "url": url,
-        "method": "PUT",
-        "headers": headers,
-        "expiresAt": now_ms() + URL_TTL_S * 1000,
+    # Whole seconds left, rounded down (and X-Amz-Date is rounded down too): the URL never
+    # outlives its reservation, so no PUT it allows lands after the reservation ended.
+    expires_s = max(1, (expires_at - now_ms()) // 1000)
+    url, headers = blobs.presign_put(
+        object_key, req.size, s3_checksum(req.sha256), state, expires_s
+    )
+    return {"url": url, "method": "PUT", "headers": headers, "expiresAt": expires_at}
+
+
+def ensure_usage(table: Table, vault_id: str, meta: Item) -> None:
+    """Give a vault created before reservations its quota counter (committed bytes, once)."""
+    if "claimedBytes" in meta:
+        return
+    try:
+        table.update(
+            keys.meta_key(vault_id),
+            "SET claimedBytes = if_not_exists(attachmentBytes, :zero)",
+            condition="attribute_exists(pk) AND attribute_not_exists(claimedBytes)",
+            values={":zero": 0},
+        )
+    except ClientError as exc:
+        if not condition_failed(exc):
+            raise
+
+
+def _usage(
+    vault_id: str,
+    *,
+    committed: int = 0,
+    files: int = 0,
+    claimed: int = 0,
+    reservations: int = 0,
+    quota: int | None = None,
+) -> dict[str, Any]:
+    """The META update of one transaction: counter deltas, and the limits they must respect.
+
+    With `quota`, a growing `claimedBytes` must stay within it; a new reservation
+    (`reservations > 0`) must not be the 101st. DynamoDB conditions cannot add two
+    attributes, hence the one `claimedBytes` counter that the quota is checked against.
+    """
+    deltas = {
+        "attachmentBytes": committed,
+        "nAttachments": files,
+        "claimedBytes": claimed,
+        "nReservations": reservations,
     }
+    adds = [f"{name} :{name}" for name, delta in deltas.items() if delta]
+    values = {f":{name}": to_av(delta) for name, delta in deltas.items() if delta}
+    conditions = ["attribute_exists(pk)"]
+    if quota is not None and claimed > 0:
+        conditions.append("claimedBytes <= :limit")
+        values[":limit"] = to_av(quota - claimed)
+    if reservations > 0:
+        conditions.append("(attribute_not_exists(nReservations) OR nReservations < :maxres)")
+        values[":maxres"] = to_av(MAX_RESERVATIONS)
+    body: dict[str, Any] = {
+        "Key": keys.meta_key(vault_id),
+        "ConditionExpression": " AND ".join(conditions),
+    }
+    if not adds:  # nothing moves: only the vault's existence is checked
+        return {"ConditionCheck": body}
+    body["UpdateExpression"] = "ADD " + ", ".join(adds)
+    body["ExpressionAttributeValues"] = values
+    return {"Update": body}
 
 
-def _record_pending(
-    table: Table, settings: Settings, vault_id: str, meta: Item, att_id: str, req: UploadRequest
-) -> str:
-    """Put (or replace) the pending row; the state tag the upload URL must carry."""
+def _reservation_check(vault_id: str, att_id: str, res: Item | None) -> dict[str, Any]:
+    """Condition: the reservation row is still the one read (or still absent)."""
+    body: dict[str, Any] = {"Key": keys.reservation_key(vault_id, att_id)}
+    if res is None:
+        body["ConditionExpression"] = "attribute_not_exists(pk)"
+    else:
+        body["ConditionExpression"] = "grantId = :grant"
+        body["ExpressionAttributeValues"] = {":grant": to_av(res["grantId"])}
+    return body
+
+
+def _failed(codes: list[str], index: int) -> bool:
+    return len(codes) > index and codes[index] == "ConditionalCheckFailed"
+
+
+def _reserve(
+    table: Table, settings: Settings, principal: Principal, att_id: str, req: UploadRequest
+) -> tuple[str, int]:
+    """(state tag for the URL, when the grant ends). Pending: one transaction writes the row,
+    the reservation and the counters, under the quota and the 100-reservation conditions."""
+    vault_id, _ = principal.require_vault()
     key = keys.attachment_key(vault_id, att_id)
-    row = table.get(key)
-    if row is None or row.get("state") != COMMITTED:
-        used = int(meta.get("attachmentBytes") or 0)
-        if used + req.size > settings.attachment_quota_bytes:
-            raise ApiError(
-                ErrorCode.QUOTA_EXCEEDED, "This upload would pass the vault's storage quota."
-            )
+    for _ in range(_MAX_ATTEMPTS):
+        row = table.get(key)
+        if row is not None and row.get("state") == COMMITTED:
+            if not _same_content(row, req.size, req.sha256):
+                # Attachments are immutable: new content needs a new id (or a delete first).
+                raise _mismatch("This attachment is committed with other content; use a new id.")
+            # An identical re-upload must not put the pending tag back on a committed blob,
+            # and reserves nothing: its bytes are counted already.
+            return COMMITTED, now_ms() + URL_TTL_S * 1000
+        # A new upload for the same id replaces that id's reservation (ended or not): the
+        # counters move by the difference, and the count does not grow.
+        res = table.get(keys.reservation_key(vault_id, att_id))
+        held = int(res["size"]) if res is not None else 0
         now = now_ms()
+        expires_at = now + URL_TTL_S * 1000
+        usage = _usage(
+            vault_id,
+            claimed=req.size - held,
+            reservations=0 if res is not None else 1,
+            quota=settings.attachment_quota_bytes,
+        )
+        put_res = _reservation_check(vault_id, att_id, res)
+        put_res["Item"] = to_item(
+            {
+                **unkey(keys.reservation_key(vault_id, att_id)),
+                "size": req.size,
+                "expiresAt": expires_at,
+                "grantId": secrets.token_hex(8),
+                "createdAt": now,
+            }
+        )
+        del put_res["Key"]
         try:
-            # Never overwrite a committed row: its bytes are counted and its content is fixed.
-            table.put(
-                {
-                    **unkey(key),
-                    "state": PENDING,
-                    "size": req.size,
-                    "sha256": req.sha256,
-                    "createdAt": now,
-                    "expiresAt": now + PENDING_TTL_MS,
-                    "ttl": (now + PENDING_TTL_MS) // 1000 + TTL_GRACE_S,
-                },
-                condition="attribute_not_exists(pk) OR #state = :pending",
-                names={"#state": "state"},
-                values={":pending": PENDING},
+            transact_with_session(
+                table,
+                principal,
+                [
+                    {
+                        "Put": {
+                            "Item": to_item(
+                                {
+                                    **unkey(key),
+                                    "state": PENDING,
+                                    "size": req.size,
+                                    "sha256": req.sha256,
+                                    "createdAt": now,
+                                    "expiresAt": now + PENDING_TTL_MS,
+                                    "ttl": (now + PENDING_TTL_MS) // 1000 + TTL_GRACE_S,
+                                }
+                            ),
+                            # Never overwrite a committed row: its bytes are counted and its
+                            # content is fixed.
+                            "ConditionExpression": "attribute_not_exists(pk) OR #state = :pending",
+                            "ExpressionAttributeNames": {"#state": "state"},
+                            "ExpressionAttributeValues": {":pending": to_av(PENDING)},
+                        }
+                    },
+                    {"Put": put_res},
+                    usage,
+                ],
             )
-            return PENDING
+            return PENDING, expires_at
         except ClientError as exc:
-            if not condition_failed(exc):
+            if error_code(exc) != "TransactionCanceledException":
                 raise
-            row = table.get(key)  # committed meanwhile by a concurrent commit
-            if row is None or row.get("state") != COMMITTED:
-                raise unavailable() from exc
-    if not _same_content(row, req.size, req.sha256):
-        # Attachments are immutable: new content needs a new id (or a delete first).
-        raise _mismatch("This attachment is committed with other content; use a new id.")
-    # An identical re-upload must not put the pending tag back on a committed blob.
-    return COMMITTED
+            codes = cancellation_codes(exc)
+            if _failed(codes, 0) or _failed(codes, 1) or not _failed(codes, 2):
+                continue  # the row or the reservation changed under us: read them again
+        _refuse_unless_freed(table, settings, vault_id, req.size - held, res is None)
+    raise unavailable()
+
+
+def _refuse_unless_freed(
+    table: Table, settings: Settings, vault_id: str, claim: int, new_reservation: bool
+) -> None:
+    """The counters refused a write: release ended reservations and let the caller try again,
+    or, if none had ended, answer the limit that refused it."""
+    released, next_end = release_ended(table, vault_id)
+    if released:
+        return
+    meta = table.get(keys.meta_key(vault_id)) or {}
+    if int(meta.get("claimedBytes") or 0) + claim > settings.attachment_quota_bytes:
+        raise ApiError(
+            ErrorCode.QUOTA_EXCEEDED, "This upload would pass the vault's storage quota."
+        )
+    if new_reservation and int(meta.get("nReservations") or 0) >= MAX_RESERVATIONS:
+        wait_ms = (next_end - now_ms()) if next_end is not None else 1000
+        raise ApiError(
+            ErrorCode.RATE_LIMITED,
+            f"This vault has {MAX_RESERVATIONS} pending uploads; commit or delete one first.",
+            {"Retry-After": str(max(1, -(-wait_ms // 1000)))},
+        )
+    # The counters moved since the write (a concurrent commit or delete): the caller retries.
+
+
+def release_ended(table: Table, vault_id: str) -> tuple[int, int | None]:
+    """Release every reservation whose grant has ended: (how many, when the next one ends).
+
+    Each release deletes the row under the condition that it is the one read and takes its
+    size off the counters in the same transaction, so a reservation is released at most once
+    and never one that a new upload has just replaced. At most ~100 rows are read: the rows
+    are the held reservations themselves, which the counters bound.
+    """
+    now = now_ms()
+    released = 0
+    next_end: int | None = None
+    rows = table.query_all(
+        "pk = :pk AND begins_with(sk, :prefix)",
+        {":pk": keys.vault_pk(vault_id), ":prefix": RES_PREFIX},
+    )
+    for res in rows:
+        ends = int(res["expiresAt"])
+        if ends > now:
+            next_end = ends if next_end is None else min(next_end, ends)
+            continue
+        att_id = str(res["sk"])[len(RES_PREFIX) :]
+        check = _reservation_check(vault_id, att_id, res)
+        check["ConditionExpression"] += " AND expiresAt <= :now"
+        check["ExpressionAttributeValues"][":now"] = to_av(now)
+        try:
+            table.transact(
+                [
+                    {"Delete": check},
+                    _usage(vault_id, claimed=-int(res["size"]), reservations=-1),
+                ]
+            )
+            released += 1
+        except ClientError as exc:
+            if error_code(exc) != "TransactionCanceledException":
+                raise
+            # Released or replaced by a concurrent request: nothing left to do for it.
+    return released, next_end
 
 
 def commit(
     table: Table, blobs: Blobs, settings: Settings, principal: Principal, att_id: str
 ) -> dict[str, Any]:
     """Check the uploaded object against the pending row, then count it, atomically."""
-    vault_id, _ = principal.require_vault()
+    vault_id, meta = principal.require_vault()
+    ensure_usage(table, vault_id, meta)
     key = keys.attachment_key(vault_id, att_id)
     object_key = keys.attachment_object_key(vault_id, att_id)
     row = table.get(key)
     if row is None or _stale(row, now_ms()):
         raise _not_found()
     if row.get("state") != COMMITTED:
-        row = _commit_pending(table, blobs, settings, vault_id, att_id, row)
+        row = _commit_pending(table, blobs, settings, principal, att_id, row)
     # Also on a re-commit: the tag change may have failed after the transaction last time,
     # and a blob still tagged pending would be expired by the lifecycle rule.
     if not blobs.set_state(object_key, COMMITTED):
@@ -164,78 +344,86 @@ def commit(
 
 
 def _commit_pending(
-    table: Table, blobs: Blobs, settings: Settings, vault_id: str, att_id: str, row: Item
+    table: Table, blobs: Blobs, settings: Settings, principal: Principal, att_id: str, row: Item
 ) -> Item:
+    vault_id, _ = principal.require_vault()
     size, sha256 = int(row["size"]), str(row["sha256"])
     info = blobs.head(keys.attachment_object_key(vault_id, att_id))
     if info is None:
         raise _mismatch("The object was not uploaded.")
     if info.size != size or info.sha256 != s3_checksum(sha256):
         raise _mismatch("The uploaded object differs from the declared size or checksum.")
-    limit = settings.attachment_quota_bytes - size
-    if limit < 0:
+    if size > settings.attachment_quota_bytes:
         raise ApiError(
             ErrorCode.QUOTA_EXCEEDED, "This attachment is larger than the vault's quota."
         )
-    now = now_ms()
-    try:
-        table.transact(
-            [
-                {
-                    "Update": {
-                        "Key": keys.attachment_key(vault_id, att_id),
-                        "UpdateExpression": "SET #state = :committed, committedAt = :now "
-                        "REMOVE expiresAt, #ttl",
-                        # The row must still describe the object we just checked.
-                        "ConditionExpression": "#state = :pending AND #size = :size "
-                        "AND sha256 = :sha AND expiresAt > :now",
-                        "ExpressionAttributeNames": {
-                            "#state": "state",
-                            "#size": "size",
-                            "#ttl": "ttl",
-                        },
-                        "ExpressionAttributeValues": {
-                            ":committed": to_av(COMMITTED),
-                            ":pending": to_av(PENDING),
-                            ":now": to_av(now),
-                            ":size": to_av(size),
-                            ":sha": to_av(sha256),
-                        },
-                    }
-                },
-                {
-                    "Update": {
-                        "Key": keys.meta_key(vault_id),
-                        "UpdateExpression": "ADD attachmentBytes :size, nAttachments :one",
-                        # Two concurrent commits cannot pass the quota together.
-                        "ConditionExpression": "attribute_exists(pk) AND "
-                        "(attribute_not_exists(attachmentBytes) OR attachmentBytes <= :limit)",
-                        "ExpressionAttributeValues": {
-                            ":size": to_av(size),
-                            ":one": to_av(1),
-                            ":limit": to_av(limit),
-                        },
-                    }
-                },
-            ]
-        )
-    except ClientError as exc:
-        if error_code(exc) != "TransactionCanceledException":
-            raise
-        codes = cancellation_codes(exc)
-        if codes and codes[0] == "ConditionalCheckFailed":
-            again = table.get(keys.attachment_key(vault_id, att_id))
-            if again is None or _stale(again, now_ms()):
-                raise _not_found() from exc
-            if again.get("state") == COMMITTED and _same_content(again, size, sha256):
-                return again  # a concurrent commit of the same upload won
-            raise _mismatch("The attachment changed while it was being committed.") from exc
-        if len(codes) > 1 and codes[1] == "ConditionalCheckFailed":
+    for _ in range(_MAX_ATTEMPTS):
+        # The reservation's bytes are in claimedBytes already (ended or not, until released):
+        # they become committed bytes without being counted twice. Without one (released, or
+        # an upload from before reservations) the size is claimed now, under the quota.
+        res = table.get(keys.reservation_key(vault_id, att_id))
+        held = int(res["size"]) if res is not None else 0
+        now = now_ms()
+        release: dict[str, Any] = _reservation_check(vault_id, att_id, res)
+        try:
+            transact_with_session(
+                table,
+                principal,
+                [
+                    {
+                        "Update": {
+                            "Key": keys.attachment_key(vault_id, att_id),
+                            "UpdateExpression": "SET #state = :committed, committedAt = :now "
+                            "REMOVE expiresAt, #ttl",
+                            # The row must still describe the object we just checked.
+                            "ConditionExpression": "#state = :pending AND #size = :size "
+                            "AND sha256 = :sha AND expiresAt > :now",
+                            "ExpressionAttributeNames": {
+                                "#state": "state",
+                                "#size": "size",
+                                "#ttl": "ttl",
+                            },
+                            "ExpressionAttributeValues": {
+                                ":committed": to_av(COMMITTED),
+                                ":pending": to_av(PENDING),
+                                ":now": to_av(now),
+                                ":size": to_av(size),
+                                ":sha": to_av(sha256),
+                            },
+                        }
+                    },
+                    {"Delete": release} if res is not None else {"ConditionCheck": release},
+                    # Two concurrent commits cannot pass the quota together.
+                    _usage(
+                        vault_id,
+                        committed=size,
+                        files=1,
+                        claimed=size - held,
+                        reservations=-1 if res is not None else 0,
+                        quota=settings.attachment_quota_bytes,
+                    ),
+                ],
+            )
+            return {**row, "state": COMMITTED, "committedAt": now}
+        except ClientError as exc:
+            if error_code(exc) != "TransactionCanceledException":
+                raise
+            codes = cancellation_codes(exc)
+            if _failed(codes, 0):
+                again = table.get(keys.attachment_key(vault_id, att_id))
+                if again is None or _stale(again, now_ms()):
+                    raise _not_found() from exc
+                if again.get("state") == COMMITTED and _same_content(again, size, sha256):
+                    return again  # a concurrent commit of the same upload won
+                raise _mismatch("The attachment changed while it was being committed.") from exc
+            if _failed(codes, 1) or not _failed(codes, 2):
+                continue  # the reservation was released or replaced meanwhile: read it again
+        released, _ = release_ended(table, vault_id)
+        if not released:
             raise ApiError(
                 ErrorCode.QUOTA_EXCEEDED, "Committing this attachment would pass the vault's quota."
-            ) from exc
-        raise
-    return {**row, "state": COMMITTED, "committedAt": now}
+            )
+    raise unavailable()
 
 
 def download(table: Table, blobs: Blobs, principal: Principal, att_id: str) -> dict[str, Any]:
@@ -302,56 +490,67 @@ def _page(rows: list[Item], cursor: str | None) -> dict[str, Any]:
 
 
 def delete(table: Table, blobs: Blobs, principal: Principal, att_id: str) -> None:
-    """Remove the blob, then the row and its usage; idempotent, also for an unknown id.
+    """Remove the row, its reservation and its usage, then the blob; idempotent, also for an
+    unknown id (the blob is deleted on every call, so a retry finishes an interrupted one).
 
-    The blob goes first: if the row step fails, the attachment is still listed and counted,
-    so the client sees it and retries; the other order could leave an uncounted blob forever.
+    The rows go first, in one transaction with the session's checks (§3): a delete whose
+    session ended meanwhile changes nothing, and no record ever says that a deleted blob
+    exists. A crash between the two steps leaves an unlisted blob until the delete is
+    retried (it is idempotent, and deletes the blob even when no row is left).
     """
-    vault_id, _ = principal.require_vault()
+    vault_id, meta = principal.require_vault()
+    ensure_usage(table, vault_id, meta)
+    _delete_rows(table, principal, vault_id, att_id)
     blobs.delete(keys.attachment_object_key(vault_id, att_id))
+
+
+def _delete_rows(table: Table, principal: Principal, vault_id: str, att_id: str) -> None:
     key = keys.attachment_key(vault_id, att_id)
     for _ in range(_MAX_ATTEMPTS):
         row = table.get(key)
-        if row is None:
+        res = table.get(keys.reservation_key(vault_id, att_id))
+        if row is None and res is None:
             return
+        actions: list[dict[str, Any]] = []
+        size = 0
+        if row is not None:
+            committed = row.get("state") == COMMITTED
+            size = int(row["size"]) if committed else 0
+            actions.append(
+                {
+                    "Delete": {
+                        "Key": key,
+                        "ConditionExpression": "#state = :state AND #size = :size",
+                        "ExpressionAttributeNames": {"#state": "state", "#size": "size"},
+                        "ExpressionAttributeValues": {
+                            ":state": to_av(row.get("state")),
+                            ":size": to_av(int(row["size"])),
+                        },
+                    }
+                }
+            )
+            files = -1 if committed else 0
+        else:
+            files = 0
+        # Deleting a pending upload ends its reservation (a reservation whose row TTL removed
+        # goes too); checking its absence keeps a concurrent new grant from losing its row.
+        check = _reservation_check(vault_id, att_id, res)
+        actions.append({"Delete": check} if res is not None else {"ConditionCheck": check})
+        held = int(res["size"]) if res is not None else 0
+        actions.append(
+            _usage(
+                vault_id,
+                committed=-size,
+                files=files,
+                claimed=-size - held,
+                reservations=-1 if res is not None else 0,
+            )
+        )
         try:
-            if row.get("state") != COMMITTED:
-                table.delete(
-                    key,
-                    condition="#state = :pending",
-                    names={"#state": "state"},
-                    values={":pending": PENDING},
-                )
-            else:
-                _delete_committed(table, vault_id, key, int(row["size"]))
+            transact_with_session(table, principal, actions)
             return
         except ClientError as exc:
-            # The row changed under us (committed, re-uploaded, deleted): read it again.
-            if not condition_failed(exc) and error_code(exc) != "TransactionCanceledException":
+            # The rows changed under us (committed, re-uploaded, deleted): read them again.
+            if error_code(exc) != "TransactionCanceledException":
                 raise
     raise unavailable()
-
-
-def _delete_committed(table: Table, vault_id: str, key: Any, size: int) -> None:
-    table.transact(
-        [
-            {
-                "Delete": {
-                    "Key": key,
-                    "ConditionExpression": "#state = :committed AND #size = :size",
-                    "ExpressionAttributeNames": {"#state": "state", "#size": "size"},
-                    "ExpressionAttributeValues": {
-                        ":committed": to_av(COMMITTED),
-                        ":size": to_av(size),
-                    },
-                }
-            },
-            {
-                "Update": {
-                    "Key": keys.meta_key(vault_id),
-                    "UpdateExpression": "ADD attachmentBytes :minus, nAttachments :neg",
-                    "ExpressionAttributeValues": {":minus": to_av(-size), ":neg": to_av(-1)},
-                }
-            },
-        ]
-    )

@@ -26,7 +26,15 @@ from chalicelib.shared.messages import confirm_message, session_message, verify
 from chalicelib.shared.models.identity import Proof, SessionRequest
 from chalicelib.store import keys
 from chalicelib.store.challenges import Challenges
-from chalicelib.store.table import Item, Table, condition_failed, to_av, to_item
+from chalicelib.store.table import (
+    Item,
+    Table,
+    cancellation_codes,
+    condition_failed,
+    error_code,
+    to_av,
+    to_item,
+)
 from chalicelib.store.txn import Cancelled, Transaction
 from chalicelib.vaults import is_registered, unkey, unregistered_ttl, vault_id_for
 
@@ -431,3 +439,27 @@ def session_ended(cancelled: Cancelled) -> ApiError | None:
     if cancelled.failed & {"session", "head"}:
         return ApiError(ErrorCode.UNAUTHORIZED, "The session ended; sign in again.")
     return None
+
+
+def transact_with_session(
+    table: Table, principal: Principal, actions: list[dict[str, Any]]
+) -> None:
+    """Commit `actions` with the session's checks appended (§3: auth and write are one step).
+
+    The guards go after the route's own actions, so those keep their positions for the
+    caller's cancellation handling; a failed guard is raised as the 401 it stands for.
+    """
+    guards = Transaction()
+    add_session_guards(guards, principal, head=False)
+    try:
+        table.transact([*actions, *guards.actions])
+    except ClientError as exc:
+        if error_code(exc) == "TransactionCanceledException":
+            tail = cancellation_codes(exc)[len(actions) :]
+            failed = {
+                n for n, c in zip(guards.names, tail, strict=False) if c == "ConditionalCheckFailed"
+            }
+            ended = session_ended(Cancelled(failed=failed))
+            if ended is not None:
+                raise ended from exc
+        raise

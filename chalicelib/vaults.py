@@ -18,6 +18,8 @@ EMPTY_COUNTS = {
     "nTombstones": 0,
     "nAttachments": 0,
     "attachmentBytes": 0,
+    "claimedBytes": 0,  # attachmentBytes + reserved bytes: what the quota bounds (§6)
+    "nReservations": 0,
     "nDevices": 0,
     "horizon": 0,
 }

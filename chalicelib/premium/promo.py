@@ -15,6 +15,7 @@ from typing import Any
 
 from chalicelib.clock import now_ms
 from chalicelib.errors import ApiError, ErrorCode
+from chalicelib.identity import Principal, transact_with_session
 from chalicelib.premium.summary import Change, Snapshot, change_entitlements
 from chalicelib.store import keys
 from chalicelib.store.table import Item, Table, to_av, to_item
@@ -123,8 +124,11 @@ def _not_found() -> ApiError:
     return ApiError(ErrorCode.PROMO_NOT_FOUND, "This promo code is unknown or has expired.")
 
 
-def redeem(table: Table, vault_id: str, code: str) -> dict[str, Any]:
-    """Redeem a code for a vault: one transaction counts it, marks it used and extends promo time.
+def redeem(
+    table: Table, vault_id: str, code: str, principal: Principal | None = None
+) -> dict[str, Any]:
+    """Redeem a code for a vault: one transaction counts it, marks it used and extends promo time
+    (with the caller's session checks, when a principal is given: §3).
 
     Returns the vault's entitlement summary after the redemption.
     """
@@ -183,7 +187,14 @@ def redeem(table: Table, vault_id: str, code: str) -> dict[str, Any]:
         ]
         return Change(actions, {keys.PROMO_ENTITLEMENT_SK: ent_row})
 
-    summary = change_entitlements(table, vault_id, plan)
+    commit = None
+    if principal is not None:
+        caller = principal
+
+        def commit(actions: list[dict[str, Any]]) -> None:
+            transact_with_session(table, caller, actions)
+
+    summary = change_entitlements(table, vault_id, plan, commit)
     if summary is None:
         raise ApiError(ErrorCode.VAULT_NOT_FOUND, "No vault exists for this Key DID.")
     return summary

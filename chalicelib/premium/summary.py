@@ -136,13 +136,18 @@ def _keep_pointer(snap: Snapshot) -> list[dict[str, Any]]:
 
 
 def change_entitlements(
-    table: Table, vault_id: str, plan: Callable[[Snapshot], Change | None]
+    table: Table,
+    vault_id: str,
+    plan: Callable[[Snapshot], Change | None],
+    commit: Callable[[list[dict[str, Any]]], None] | None = None,
 ) -> dict[str, Any] | None:
     """Plan and commit one entitlement change with the vault's summary; retried on any race.
 
     `plan` may raise a domain error (ApiError) or return None for "nothing to write". Returns
     the summary now in force ({premiumUntil, premiumSource}), or None if the vault is gone.
+    `commit` (default: the table's TransactWriteItems) lets a route add its session checks.
     """
+    commit = commit or table.transact
     for attempt in range(MAX_ATTEMPTS):
         snap = load(table, vault_id)
         if snap is None:
@@ -156,9 +161,7 @@ def change_entitlements(
         rows = {**snap.rows, **change.rows}
         until, source = summarize(rows.values(), snap.meta.get("premiumSource"))
         try:
-            table.transact(
-                [*change.actions, _summary_action(snap, until, source), *_keep_pointer(snap)]
-            )
+            commit([*change.actions, _summary_action(snap, until, source), *_keep_pointer(snap)])
         except ClientError as exc:
             if error_code(exc) != "TransactionCanceledException":
                 raise

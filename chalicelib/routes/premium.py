@@ -66,7 +66,7 @@ def redeem() -> Response:
     request = bp.current_request
     req = parse_body(request, RedeemRequest)
     caller = principal(request)
-    summary = promo.redeem(table(), _vault_id(caller), req.code)
+    summary = promo.redeem(table(), _vault_id(caller), req.code, caller)
     return json_response(PremiumOut(**premium_view(summary, get_settings())))
 
 

@@ -21,4 +21,4 @@ MAX_INT64 = 2**63 - 1
 MAX_ECHO_CHARS = 100  # §1: an error message quotes at most this much of the request
 MAX_REPORTED_PROBLEMS = 5  # §1: and names at most this many problems of a body
 KDF_ALGORITHM = "PBKDF2-SHA256"
-PROTOCOL_VERSION = "1.1"
+PROTOCOL_VERSION = "1.2"

@@ -52,6 +52,15 @@ def attachment_key(vault_id: str, attachment_id: str) -> dict[str, dict[str, str
     return {"pk": {"S": vault_pk(vault_id)}, "sk": {"S": attachment_sk(attachment_id)}}
 
 
+def reservation_sk(attachment_id: str) -> str:
+    """An upload's quota reservation (PROTOCOL.md §6): one per attachment id, no TTL."""
+    return f"RES#{attachment_id}"
+
+
+def reservation_key(vault_id: str, attachment_id: str) -> dict[str, dict[str, str]]:
+    return {"pk": {"S": vault_pk(vault_id)}, "sk": {"S": reservation_sk(attachment_id)}}
+
+
 def attachment_object_key(vault_id: str, attachment_id: str) -> str:
     """S3 object key: under a per-vault prefix (the stable vaultId survives rotation)."""
     return f"vaults/{vault_id}/{attachment_id}"

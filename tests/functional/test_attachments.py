@@ -289,7 +289,9 @@ def test_quota_and_file_limit(registered: Device, monkeypatch: Any) -> None:
     assert upload(registered, "b", b"y" * 41).status == 200
 
 
-def test_quota_race_two_commits_cannot_pass_it(registered: Device, monkeypatch: Any) -> None:
+def test_quota_race_two_commits_cannot_pass_it(
+    registered: Device, monkeypatch: Any, clock: Any
+) -> None:
     from chalicelib import attachments
     from chalicelib.errors import ApiError
     from chalicelib.identity import authenticate
@@ -297,10 +299,14 @@ def test_quota_race_two_commits_cannot_pass_it(registered: Device, monkeypatch: 
     from chalicelib.store.blobs import Blobs
     from chalicelib.store.table import Table
 
-    # GIVEN two uploads that each fit the quota but not together
+    # GIVEN two uploads that each fit the quota but not together, PUT in time, whose
+    # reservations have both ended (so neither commit holds its bytes already)
     monkeypatch.setenv("ATTACHMENT_QUOTA_BYTES", "100")
-    for att_id, data in [("a", b"a" * 60), ("b", b"b" * 60)]:
+    for n, (att_id, data) in enumerate([("a", b"a" * 60), ("b", b"b" * 60)]):
         put_blob(upload(registered, att_id, data).body, data)
+        clock((n + 1) * 16 * 60_000)
+    vault_id = authenticate(Table(), registered.token or "").vault_id
+    assert vault_id and attachments.release_ended(Table(), vault_id)[0] == 1
     # Both commits have checked their object before either writes.
     barrier = threading.Barrier(2, timeout=10)
     real_head = Blobs.head

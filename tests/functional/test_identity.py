@@ -15,7 +15,7 @@ OTHER_SALT = "ff" * 16
 def test_health_names_audience_and_protocol(caller: Caller) -> None:
     r = caller.call("GET", "/api/health")
     assert r.status == 200
-    assert r.body == {"status": "ok", "audience": "https://sync.example.test", "protocol": "1.1"}
+    assert r.body == {"status": "ok", "audience": "https://sync.example.test", "protocol": "1.2"}
 
 
 def test_sign_in_and_logout(device: Device) -> None:

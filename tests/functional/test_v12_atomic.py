@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib import devices
+from chalicelib import devices, identity
 from chalicelib.shared.encoding import b64url_encode
 from chalicelib.sync import push as push_module
 from tests.helpers import Caller, Device
@@ -88,3 +88,47 @@ def test_a_push_whose_session_logged_out_meanwhile_writes_nothing(
     assert (r.status, r.body["code"]) == (401, "unauthorized")
     registered.sign_in()
     assert registered.call("GET", "/api/sync/status").body["watermark"] == 0
+
+
+def test_an_upload_whose_session_logged_out_meanwhile_reserves_nothing(
+    registered: Device, monkeypatch: pytest.MonkeyPatch
+) -> None:
+
+    def logout() -> None:
+        assert registered.call("DELETE", "/api/auth/session").status == 204
+
+    end_before_commit(monkeypatch, identity, logout)
+    body = {"size": 10, "sha256": b64url_encode(b"\0" * 32)}
+    r = registered.call("POST", "/api/attachments/a1/upload", body)
+    assert (r.status, r.body["code"]) == (401, "unauthorized")
+    registered.sign_in()
+    listed = registered.call("GET", "/api/attachments").body["attachments"]
+    assert listed == []
+    # AND the reservation was never made: the whole quota is still there
+    from chalicelib.store import keys
+    from chalicelib.store.table import Table
+
+    vault = str(Table().get(keys.key_pk(registered.key_did))["vaultId"])  # type: ignore[index]
+    assert Table().get(keys.reservation_key(vault, "a1")) is None
+
+
+def test_a_delete_whose_session_ended_meanwhile_keeps_blob_and_row(
+    registered: Device, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.functional.test_attachments import exists, store
+
+    key = store(registered, "a1", b"attachment bytes")
+
+    def logout() -> None:
+        assert registered.call("DELETE", "/api/auth/session").status == 204
+
+    end_before_commit(monkeypatch, identity, logout)
+    r = registered.call("DELETE", "/api/attachments/a1")
+    assert (r.status, r.body["code"]) == (401, "unauthorized")
+    # THEN the record still lists the attachment, and its blob is still there (v1.1 deleted
+    # the blob first and could leave a record of a deleted blob)
+    registered.sign_in()
+    assert [a["id"] for a in registered.call("GET", "/api/attachments").body["attachments"]] == [
+        "a1"
+    ]
+    assert exists(key)
