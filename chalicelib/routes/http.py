@@ -217,10 +217,30 @@ def parse_body(request: ChaliceRequest, model: type[M]) -> M:
     raw = request.raw_body or b""
     if len(raw) > MAX_BODY_BYTES:
         raise ApiError(ErrorCode.PAYLOAD_TOO_LARGE, "The request body is over 5 MiB.")
+    if model.model_config.get("extra") == "forbid":
+        _bounded_members(raw)
     data = parse_json(raw) if raw else None
     if not isinstance(data, dict):
         raise ApiError(ErrorCode.INVALID_REQUEST, "The body must be a JSON object.")
     return validate(model, data)
+
+
+# No valid request body of this protocol has this many members: the largest, a push of
+# 500 items, has about 2 000; register's publicKeys (≤ 4 KiB) fewer than 1 400.
+MAX_BODY_MEMBERS = 8192
+
+
+def _bounded_members(raw: bytes | str) -> None:
+    """Refuse a body with more `"key":` members than any request can have before parsing it
+    (§1: linear time): counting costs ~6 ms for 5 MiB, json.loads of 430 000 members ~300 ms.
+    The count is an upper bound (a `":` inside a string counts too), so nothing valid is lost.
+    """
+    text = raw if isinstance(raw, bytes) else raw.encode("utf-8", "surrogatepass")
+    if text.count(b'":') > MAX_BODY_MEMBERS:
+        raise ApiError(
+            ErrorCode.INVALID_REQUEST,
+            f"The body has more members than any request of this protocol ({MAX_BODY_MEMBERS}).",
+        )
 
 
 def parse_query(request: ChaliceRequest, model: type[M]) -> M:

@@ -106,12 +106,30 @@ def test_a_5mb_body_of_430000_unknown_fields_is_a_short_400(caller: Caller) -> N
     # WHEN it is sent
     r = caller.call("POST", "/api/auth/challenge", raw=raw)
 
-    # THEN it is refused with a short message naming 5 fields and counting the others
+    # THEN it is refused before it is parsed, with a short message
+    message = r.body["message"]
+    assert (r.status, r.body["code"]) == (400, "invalid_request")
+    assert message == "The body has more members than any request of this protocol (8192)."
+
+
+def test_a_body_just_under_the_member_bound_is_named_and_counted(caller: Caller) -> None:
+    # GIVEN 8 000 unknown fields (under the pre-parse bound): pydantic never sees them
+    fields = ",".join(f'"k{i:06d}":0' for i in range(8_000))
+    raw = '{"keyDid":"' + KEY_DID + '",' + fields + "}"
+    r = caller.call("POST", "/api/auth/challenge", raw=raw)
     message = r.body["message"]
     assert (r.status, r.body["code"]) == (400, "invalid_request")
     assert _named(message) == 5
-    assert message.endswith("; and 429995 more.")
+    assert message.endswith("; and 7995 more.")
     assert len(message) < 300
+
+
+def test_the_largest_valid_push_is_under_the_member_bound(registered: Device) -> None:
+    items = [
+        {"id": f"i{n}", "baseVersion": 0, "deleted": False, "ciphertext": "eA"} for n in range(500)
+    ]
+    r = registered.call("POST", "/api/sync/push", {"batchId": "b1", "items": items})
+    assert r.status == 200, r.body
 
 
 def test_a_128_character_duplicate_item_id_is_echoed_to_100(registered: Device) -> None:
