@@ -436,7 +436,7 @@ def session_ended(cancelled: Cancelled) -> ApiError | None:
     """The 401 for a write whose session ended while it was in flight, if that is why."""
     if "caller" in cancelled.failed:
         return ApiError(ErrorCode.SESSION_REVOKED, "This device was revoked.")
-    if cancelled.failed & {"session", "head"}:
+    if cancelled.failed & {"session", "head", "pointer"}:
         return ApiError(ErrorCode.UNAUTHORIZED, "The session ended; sign in again.")
     return None
 
@@ -451,6 +451,22 @@ def transact_with_session(
     """
     guards = Transaction()
     add_session_guards(guards, principal, head=False)
+    pointer = keys.key_pk(principal.key_did)
+    if principal.vault_id is not None and not any(
+        next(iter(a.values())).get("Key") == pointer for a in actions
+    ):
+        # The route's own actions may write the head, so the "vault still answers to this
+        # key" check is made on the key's pointer: a rotation retires it in its commit.
+        guards.add(
+            "pointer",
+            {
+                "ConditionCheck": {
+                    "Key": pointer,
+                    "ConditionExpression": "vaultId = :v AND attribute_not_exists(retiredAt)",
+                    "ExpressionAttributeValues": {":v": to_av(principal.vault_id)},
+                }
+            },
+        )
     try:
         table.transact([*actions, *guards.actions])
     except ClientError as exc:

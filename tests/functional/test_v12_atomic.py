@@ -132,3 +132,29 @@ def test_a_delete_whose_session_ended_meanwhile_keeps_blob_and_row(
         "a1"
     ]
     assert exists(key)
+
+
+def test_an_upload_racing_a_rotation_writes_nothing_into_the_rotated_vault(
+    registered: Device, caller: Caller, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.helpers import seed_for
+
+    thief_session = Device(caller, registered.seed, "replica-b")  # an old-key session
+    thief_session.sign_in()
+    rotate = registered.rotate_body(seed_for(7))
+
+    def rotation() -> None:
+        assert registered.call("POST", "/api/vault/rotate", rotate).status == 200
+
+    end_before_commit(monkeypatch, identity, rotation)
+    body = {"size": 10, "sha256": b64url_encode(b"\0" * 32)}
+    r = thief_session.call("POST", "/api/attachments/a1/upload", body)
+    assert (r.status, r.body["code"]) == (401, "unauthorized")
+    owner = Device(caller, seed_for(7), registered.replica_id)
+    owner.sign_in()
+    assert owner.call("GET", "/api/sync/status").body["counts"]["attachments"] == 0
+    from chalicelib.store import keys
+    from chalicelib.store.table import Table
+
+    vault = str(Table().get(keys.key_pk(owner.key_did))["vaultId"])  # type: ignore[index]
+    assert Table().get(keys.reservation_key(vault, "a1")) is None
