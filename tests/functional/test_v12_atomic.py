@@ -158,3 +158,22 @@ def test_an_upload_racing_a_rotation_writes_nothing_into_the_rotated_vault(
 
     vault = str(Table().get(keys.key_pk(owner.key_did))["vaultId"])  # type: ignore[index]
     assert Table().get(keys.reservation_key(vault, "a1")) is None
+
+
+def test_a_redeem_whose_session_logged_out_meanwhile_uses_nothing(
+    registered: Device, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.functional.test_premium import make_code
+
+    code = make_code(days=10, max_redemptions=1)
+
+    def logout() -> None:
+        assert registered.call("DELETE", "/api/auth/session").status == 204
+
+    end_before_commit(monkeypatch, identity, logout)
+    r = registered.call("POST", "/api/premium/redeem", {"code": code})
+    assert (r.status, r.body["code"]) == (401, "unauthorized")
+    # THEN the code's only redemption is still there
+    registered.sign_in()
+    r = registered.call("POST", "/api/premium/redeem", {"code": code})
+    assert r.status == 200, r.body
