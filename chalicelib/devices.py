@@ -11,7 +11,7 @@ from typing import Any
 
 from chalicelib.clock import now_ms
 from chalicelib.errors import ApiError, ErrorCode, unavailable
-from chalicelib.identity import Principal, add_session_guards, session_ended
+from chalicelib.identity import Principal, add_session_guards, commit_guarded
 from chalicelib.shared.encoding import EncodingError, b64url_decode, b64url_encode
 from chalicelib.shared.limits import DEVICE_PAGE
 from chalicelib.store import keys
@@ -102,11 +102,8 @@ def rename(table: Table, principal: Principal, replica_id: str, name: str) -> di
         },
     )
     try:
-        txn.commit(table)
+        commit_guarded(table, txn)
     except Cancelled as cancelled:
-        ended = session_ended(cancelled)
-        if ended is not None:
-            raise ended from cancelled
         if "device" not in cancelled.failed:
             raise unavailable() from cancelled  # a conflicting transaction: safe to retry
         row = table.get(keys.device_key(principal.vault_id, replica_id))
@@ -157,11 +154,8 @@ def revoke(table: Table, principal: Principal, replica_id: str) -> dict[str, Any
         },
     )
     try:
-        txn.commit(table)
+        commit_guarded(table, txn)
     except Cancelled as cancelled:
-        ended = session_ended(cancelled)
-        if ended is not None:
-            raise ended from cancelled
         if "device" not in cancelled.failed:
             raise unavailable() from cancelled  # a conflicting transaction: safe to retry
         # Unknown, or revoked already: a consistent read tells which (rows are never deleted).

@@ -441,6 +441,18 @@ def session_ended(cancelled: Cancelled) -> ApiError | None:
     return None
 
 
+def commit_guarded(table: Table, txn: Transaction) -> None:
+    """Commit a transaction that carries add_session_guards' checks: a failed guard is raised
+    as the 401 it stands for, any other cancellation as Cancelled."""
+    try:
+        txn.commit(table)
+    except Cancelled as cancelled:
+        ended = session_ended(cancelled)
+        if ended is not None:
+            raise ended from cancelled
+        raise
+
+
 def transact_with_session(
     table: Table, principal: Principal, actions: list[dict[str, Any]]
 ) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 from chalicelib.clock import now_ms
 from chalicelib.entitlements import require_premium
 from chalicelib.errors import ApiError, ErrorCode, unavailable
-from chalicelib.identity import Principal, add_session_guards, session_ended
+from chalicelib.identity import Principal, add_session_guards, commit_guarded
 from chalicelib.settings import Settings
 from chalicelib.shared.limits import KDF_ALGORITHM, MIN_KDF_ITERATIONS
 from chalicelib.shared.models.vault import RegisterRequest
@@ -99,11 +99,8 @@ def register(
             txn.add(f"device:{replica_id}", _keep(key, None, now, not_revoked=own))
     add_session_guards(txn, principal, head=False, caller_device=not own_device_updated)
     try:
-        txn.commit(table)
+        commit_guarded(table, txn)
     except Cancelled as cancelled:
-        ended = session_ended(cancelled)
-        if ended is not None:
-            raise ended from cancelled
         if "meta" in cancelled.failed:
             raise _conflict(table, principal, req) from cancelled
         if cancelled.failed:  # the key's pointer expired or moved, or a device went away

@@ -17,7 +17,7 @@ from typing import Any
 from chalicelib.clock import now_ms
 from chalicelib.entitlements import require_premium
 from chalicelib.errors import ApiError, ErrorCode, echo, unavailable
-from chalicelib.identity import Principal, add_session_guards
+from chalicelib.identity import Principal, add_session_guards, session_ended
 from chalicelib.settings import Settings
 from chalicelib.shared.limits import MAX_PAGE_CIPHERTEXT_CHARS
 from chalicelib.shared.models.sync import PushItem, PushRequest
@@ -305,11 +305,11 @@ def _plan(
         "ttl": now // 1000 + BATCH_TTL_S,
     }
     txn = Transaction()
-    # The session's checks are part of the commit (§3): the head's keyDid, the writer's
+    # The session's checks are part of the commit (§3): the head's keyDid (on "seq"), the writer's
     # device row, and the session row itself (a logout or revoke in flight wins or loses
     # as a whole). Cancellations are decided by these names, never by position.
     txn.add(
-        "head",
+        "seq",
         {
             "Update": {
                 "Key": keys.meta_key(batch.vault_id),
@@ -361,17 +361,16 @@ def _on_cancel(
     if not failed:
         # TransactionConflict with another writer, or no reasons at all: read again and retry.
         return "reread"
-    if "caller" in failed:
-        raise ApiError(ErrorCode.SESSION_REVOKED, "This device was revoked.") from cancelled
-    if "session" in failed:
-        raise ApiError(ErrorCode.UNAUTHORIZED, "The session ended; sign in again.") from cancelled
+    ended = session_ended(cancelled)  # "caller" (device revoked) or "session" (ended)
+    if ended is not None:
+        raise ended from cancelled
     if "chunk" in failed:
         _load_committed(table, batch)  # the same batch committed this chunk concurrently
         return "resume"
     clashes = [name.removeprefix(ITEM) for name in failed if name.startswith(ITEM)]
     for item_id in clashes:
         known[item_id] = cancelled.old.get(ITEM + item_id)
-    if "head" in failed or any(cancelled.old.get(ITEM + i) is None for i in clashes):
+    if "seq" in failed or any(cancelled.old.get(ITEM + i) is None for i in clashes):
         for item_id in clashes:
             known.setdefault(item_id, None)
         return "reread"  # the head moved, or we need the clashing rows: read them consistently
