@@ -98,15 +98,7 @@ def _run(ops: list[Any]) -> None:
                         }
                     else:
                         assert result["status"] == "conflict"
-                        cur = result["current"]
-                        if stored is None:
-                            assert cur is None
-                        else:
-                            assert (cur["version"], cur["deleted"], cur["ciphertext"]) == (
-                                stored["version"],
-                                stored["deleted"],
-                                stored["ciphertext"],
-                            )
+                        assert_current(result["current"], stored)
                 assert resp.body["watermark"] == head
                 rep.last_batch, rep.last_result = body, resp.body
             elif kind == "retry" and rep.last_batch is not None:
@@ -121,16 +113,7 @@ def _run(ops: list[Any]) -> None:
                         assert now == first
                         continue
                     assert now["status"] == "conflict" and now["id"] == first["id"]
-                    stored = server.get(first["id"])
-                    cur = now["current"]
-                    if stored is None:
-                        assert cur is None
-                    else:
-                        assert (cur["version"], cur["deleted"], cur["ciphertext"]) == (
-                            stored["version"],
-                            stored["deleted"],
-                            stored["ciphertext"],
-                        )
+                    assert_current(now["current"], server.get(first["id"]))
             elif kind == "pull":
                 page = rep.device.call("GET", f"/api/sync/pull?since={rep.watermark}&limit={arg}")
                 assert page.status == 200
@@ -152,6 +135,19 @@ def _run(ops: list[Any]) -> None:
             model = {k: (v["version"], v["deleted"], v["ciphertext"]) for k, v in server.items()}
             assert mine == model
     reset_clients()
+
+
+def assert_current(cur: dict[str, Any] | None, stored: dict[str, Any] | None) -> None:
+    """A conflict's `current` is the model's item (None when it was never written)."""
+    if stored is None:
+        assert cur is None
+        return
+    assert cur is not None
+    assert (cur["version"], cur["deleted"], cur["ciphertext"]) == (
+        stored["version"],
+        stored["deleted"],
+        stored["ciphertext"],
+    )
 
 
 @settings(
