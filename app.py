@@ -17,6 +17,13 @@ from chalicelib.routes import (
     vault,
 )
 from chalicelib.routes.http import cors_middleware
+from chalicelib.settings import MissingSettings, require_lambda_settings
+
+try:
+    require_lambda_settings()
+except MissingSettings as exc:  # one clear line in the function's log, then no cold start
+    logging.getLogger("nt2-sync").critical("%s", exc)
+    raise
 
 # Powertools owns the "nt2-sync" logger (one JSON line per request); no second handler.
 app = Chalice(app_name="nt2-sync", configure_logs=False)

@@ -22,6 +22,10 @@ LEMONSQUEEZY_SIGNING_SECRET = "LEMONSQUEEZY_SIGNING_SECRET"  # noqa: S105 - a va
 AWS_ENDPOINT_URL = "AWS_ENDPOINT_URL"
 AWS_REGION = "AWS_REGION"
 
+# Set by the Lambda runtime: on Lambda there are no loopback defaults to fall back on.
+AWS_LAMBDA_FUNCTION_NAME = "AWS_LAMBDA_FUNCTION_NAME"
+REQUIRED_ON_LAMBDA = (PUBLIC_API_URL, TABLE_NAME, BUCKET_NAME)
+
 DEFAULT_TABLE = "nt2-sync"
 DEFAULT_BUCKET = "nt2-sync-attachments"
 
@@ -53,6 +57,34 @@ class Settings:
     lemonsqueezy_signing_secret: str
     aws_endpoint_url: str | None
     aws_region: str
+
+
+class MissingSettings(RuntimeError):
+    """A Lambda started without a variable it cannot run without."""
+
+
+def missing_on_lambda(env: dict[str, str] | None = None) -> list[str]:
+    """The required variables that are unset or empty, when running on Lambda (else none)."""
+    env = dict(os.environ) if env is None else env
+    if not env.get(AWS_LAMBDA_FUNCTION_NAME):
+        return []
+    return [name for name in REQUIRED_ON_LAMBDA if not (env.get(name) or "").strip()]
+
+
+def require_lambda_settings() -> None:
+    """Fail the cold start, with one clear sentence, instead of serving on loopback defaults.
+
+    A missing `TABLE_NAME` would otherwise write to a table named `nt2-sync` in whatever
+    account the function runs in, and a missing `PUBLIC_API_URL` would make every
+    signature's audience `http://127.0.0.1:8000`, so every sign-in fails much later.
+    """
+    missing = missing_on_lambda()
+    if missing:
+        raise MissingSettings(
+            f"Lambda environment is missing {', '.join(missing)}: set them in the stage's "
+            "environment_variables (.chalice/config.json) or the stack parameters; "
+            "refusing to start."
+        )
 
 
 def get_settings() -> Settings:

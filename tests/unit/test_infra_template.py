@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from chalicelib.settings import REQUIRED_ON_LAMBDA
 from infra.package import lint, package
 
 PUBLIC_ROUTES = ("/api/auth/challenge", "/api/auth/session", "/api/vault/bootstrap")
@@ -86,6 +87,10 @@ def test_functions_use_this_stacks_table_bucket_and_origins(stack: dict[str, Any
     assert env["PREMIUM_SYNC_REQUIRED"] == "true"
     purge = stack["Resources"]["PurgeTombstones"]["Properties"]["Environment"]["Variables"]
     assert purge["TABLE_NAME"] == {"Ref": "SyncTable"}
+    # Every function has what a Lambda cold start requires (settings.REQUIRED_ON_LAMBDA).
+    for function in ("APIHandler", "PurgeTombstones"):
+        variables = stack["Resources"][function]["Properties"]["Environment"]["Variables"]
+        assert set(REQUIRED_ON_LAMBDA) <= set(variables), function
 
 
 def test_roles_point_at_this_stacks_resources_only(stack: dict[str, Any]) -> None:
