@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+DAY_MS = 86_400_000
+
 _offset_ms = 0
 
 

@@ -37,7 +37,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from chalicelib.clock import now_ms
-from chalicelib.store import keys
+from chalicelib.store import keys, operator_scan
 from chalicelib.store.blobs import Blobs
 from chalicelib.store.table import Item, Key, Table, condition_failed, with_retries
 from chalicelib.vaults import is_registered, vault_counts
@@ -331,8 +331,8 @@ def _scan_outside(table: Table, vault_id: str) -> _Outside:
 
 
 def _scan(table: Table, filter_expression: str, values: dict[str, Any]) -> Iterator[Item]:
-    return table.pages(
-        "Scan",
+    return operator_scan.scan(
+        table,
         ConsistentRead=True,
         FilterExpression=filter_expression,
         ExpressionAttributeValues=values,
@@ -343,7 +343,6 @@ def _scan(table: Table, filter_expression: str, values: dict[str, Any]) -> Itera
 def _partition(table: Table, vault_id: str) -> Iterator[Item]:
     """Every row of the partition (keys and the tombstone flag only), consistent, paged."""
     return table.pages(
-        "Query",
         KeyConditionExpression="pk = :pk",
         ExpressionAttributeValues={":pk": {"S": keys.vault_pk(vault_id)}},
         ProjectionExpression="pk, sk, #deleted",

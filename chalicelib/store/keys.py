@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 META_SK = "META"
 
 
@@ -127,3 +129,34 @@ def session_slot_key(key_did: str, replica_id: str, slot: int) -> dict[str, dict
 
 def session_key(token_hash: str) -> dict[str, dict[str, str]]:
     return {"pk": {"S": f"SESSION#{token_hash}"}, "sk": {"S": "SESSION"}}
+
+
+# The purge index (GSI `byPurge`, docs/TABLE_DESIGN.md): one overloaded sparse index holding
+# (a) a mark on each vault head with tombstones not yet purged, partitioned into shards and
+# sorted by the day the oldest of them is due, and (b) each tombstone row, partitioned by
+# vault and sorted by version. Rows without these attributes (live items, everything else)
+# are not in the index, so the daily job reads only what it has to remove.
+PURGE_INDEX = "byPurge"
+PURGE_PK = "purgePk"
+PURGE_SK = "purgeSk"
+PURGE_SHARDS = 16
+
+
+def purge_shard(vault_id: str) -> int:
+    """The shard a vault's purge mark lives in (stable: a hash of the vault id)."""
+    return int.from_bytes(hashlib.sha256(vault_id.encode()).digest()[:4], "big") % PURGE_SHARDS
+
+
+def purge_due_pk(shard: int) -> str:
+    """Index partition of the marks of one shard's vaults (sort key: when they are due)."""
+    return f"PURGEDUE#{shard:02d}"
+
+
+def tombstones_pk(vault_id: str) -> str:
+    """Index partition of one vault's tombstones (sort key: version)."""
+    return f"TOMBS#{vault_id}"
+
+
+def vault_id_of(pk: str) -> str:
+    """The vault id of a `VAULT#<v>` partition key."""
+    return pk.split("#", 1)[1]

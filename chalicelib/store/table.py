@@ -230,6 +230,33 @@ class Table:
         items = [i for i in (from_item(r) for r in resp.get("Items", [])) if i is not None]
         return items, resp.get("LastEvaluatedKey")
 
+    def query_index(
+        self,
+        index: str,
+        key_condition: str,
+        values: dict[str, Any],
+        limit: int | None = None,
+        start: dict[str, Any] | None = None,
+    ) -> tuple[list[Item], dict[str, Any] | None]:
+        """One Query page of a global secondary index, with its projected attributes only.
+
+        Eventually consistent: DynamoDB refuses ConsistentRead on a GSI. A caller acts on
+        what it finds only through writes whose conditions re-check the base table.
+        """
+        kwargs: dict[str, Any] = {
+            "TableName": self.name,
+            "IndexName": index,
+            "KeyConditionExpression": key_condition,
+            "ExpressionAttributeValues": {k: to_av(v) for k, v in values.items()},
+        }
+        if limit:
+            kwargs["Limit"] = limit
+        if start:
+            kwargs["ExclusiveStartKey"] = start
+        resp = with_retries("Query", lambda: self.ddb.query(**kwargs))
+        items = [i for i in (from_item(r) for r in resp.get("Items", [])) if i is not None]
+        return items, resp.get("LastEvaluatedKey")
+
     def query_all(
         self, key_condition: str, values: dict[str, Any], names: dict[str, str] | None = None
     ) -> Iterator[Item]:
@@ -241,36 +268,9 @@ class Table:
             if not start:
                 return
 
-    def pages(self, operation: str, **kwargs: Any) -> Iterator[Item]:
-        """Every item of a low-level Query or Scan (`operation`), page after page."""
-        request: dict[str, Any] = {"TableName": self.name, **kwargs}
-
-        def one_page() -> Any:
-            if operation == "Query":
-                return self.ddb.query(**request)
-            return self.ddb.scan(**request)
-
-        while True:
-            resp = with_retries(operation, one_page)
-            for raw in resp.get("Items", []):
-                item = from_item(raw)
-                assert item is not None
-                yield item
-            start = resp.get("LastEvaluatedKey")
-            if not start:
-                return
-            request["ExclusiveStartKey"] = start
-
-    def vault_ids(self) -> Iterator[str]:
-        """Every vault id (a Scan of head rows: for the daily maintenance job only)."""
-        rows = self.pages(
-            "Scan",
-            FilterExpression="sk = :meta",
-            ExpressionAttributeValues={":meta": {"S": "META"}},
-            ProjectionExpression="pk",
-        )
-        for row in rows:
-            yield str(row["pk"]).split("#", 1)[1]
+    def pages(self, **kwargs: Any) -> Iterator[Item]:
+        """Every item of a low-level Query (kwargs as boto3 takes them), page after page."""
+        return paginate(self, "Query", self.ddb.query, kwargs)
 
 
 def _add_condition(
@@ -294,3 +294,19 @@ def condition_failed(exc: ClientError) -> bool:
 def cancellation_codes(exc: ClientError) -> list[str]:
     """Per-action codes of a TransactionCanceledException ('None' where the action was fine)."""
     return [str(r.get("Code") or "None") for r in exc.response.get("CancellationReasons") or []]
+
+
+def paginate(
+    table: Table, operation: str, call: Callable[..., Any], kwargs: dict[str, Any]
+) -> Iterator[Item]:
+    request: dict[str, Any] = {"TableName": table.name, **kwargs}
+    while True:
+        resp = with_retries(operation, lambda: call(**request))
+        for raw in resp.get("Items", []):
+            item = from_item(raw)
+            assert item is not None
+            yield item
+        start = resp.get("LastEvaluatedKey")
+        if not start:
+            return
+        request["ExclusiveStartKey"] = start

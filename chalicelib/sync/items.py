@@ -7,6 +7,7 @@ from typing import Any
 from chalicelib.shared.encoding import b64url_decode, b64url_encode
 from chalicelib.store import keys
 from chalicelib.store.table import Item, to_item
+from chalicelib.store.tombstones import tombstone_attributes
 
 
 def wire_item(row: Item) -> dict[str, Any]:
@@ -46,6 +47,8 @@ def item_row(
     }
     if ciphertext is not None:
         row["ct"] = b64url_decode(ciphertext)
+    if deleted:
+        row.update(tombstone_attributes(vault_id, version))  # into the purge index
     return to_item(row)
 
 

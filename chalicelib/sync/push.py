@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from chalicelib.clock import now_ms
+from chalicelib.clock import DAY_MS, now_ms
 from chalicelib.entitlements import require_premium
 from chalicelib.errors import ApiError, ErrorCode, echo, unavailable
 from chalicelib.identity import Principal, add_session_guards, session_ended
@@ -23,6 +23,7 @@ from chalicelib.shared.limits import MAX_PAGE_CIPHERTEXT_CHARS
 from chalicelib.shared.models.sync import PushItem, PushRequest
 from chalicelib.store import keys
 from chalicelib.store.table import Item, Table, to_av, to_item
+from chalicelib.store.tombstones import MARK_IF_ABSENT, mark_values
 from chalicelib.store.txn import Cancelled, Transaction
 from chalicelib.sync.items import item_row, wire_item
 
@@ -65,6 +66,7 @@ class _Batch:
     items: list[PushItem]
     principal: Principal
     results: list[dict[str, Any]] = field(default_factory=list)
+    retention_ms: int = 0
     chunks: int = 0
     watermark: int = 0
 
@@ -83,6 +85,7 @@ def push(
         request_hash(req),
         list(req.items),
         principal,
+        retention_ms=settings.tombstone_retention_days * DAY_MS,
     )
     if _first_chunk_committed(table, batch):
         _load_committed(table, batch)
@@ -252,6 +255,7 @@ def _plan(
     budget = TXN_BYTE_BUDGET
     version = head
     d_items = d_tombs = 0
+    wrote_tombstone = False
     for item in candidates:
         accept = _accepts(item, known)
         row = known.get(item.id)
@@ -267,6 +271,7 @@ def _plan(
             old_tomb = row is not None and bool(row.get("deleted"))
             d_items += (0 if item.deleted else 1) - (1 if old_live else 0)
             d_tombs += (1 if item.deleted else 0) - (1 if old_tomb else 0)
+            wrote_tombstone = wrote_tombstone or item.deleted
             put: dict[str, Any] = {
                 "Item": item_row(
                     batch.vault_id,
@@ -308,20 +313,26 @@ def _plan(
     # The session's checks are part of the commit (§3): the head's keyDid (on "seq"), the writer's
     # device row, and the session row itself (a logout or revoke in flight wins or loses
     # as a whole). Cancellations are decided by these names, never by position.
+    head_set = "SET seq = :new"
+    head_values = {
+        ":new": to_av(new_head),
+        ":head": to_av(head),
+        ":di": to_av(d_items),
+        ":dt": to_av(d_tombs),
+        ":key": to_av(batch.key_did),
+    }
+    if wrote_tombstone:
+        # The purge index learns when this vault's oldest tombstone is due (retention.py).
+        head_set += ", " + MARK_IF_ABSENT
+        head_values.update(mark_values(batch.vault_id, now + batch.retention_ms))
     txn.add(
         "seq",
         {
             "Update": {
                 "Key": keys.meta_key(batch.vault_id),
-                "UpdateExpression": "SET seq = :new ADD nItems :di, nTombstones :dt",
+                "UpdateExpression": head_set + " ADD nItems :di, nTombstones :dt",
                 "ConditionExpression": "seq = :head AND keyDid = :key",
-                "ExpressionAttributeValues": {
-                    ":new": to_av(new_head),
-                    ":head": to_av(head),
-                    ":di": to_av(d_items),
-                    ":dt": to_av(d_tombs),
-                    ":key": to_av(batch.key_did),
-                },
+                "ExpressionAttributeValues": head_values,
             }
         },
     )

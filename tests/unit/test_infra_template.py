@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from chalicelib.settings import REQUIRED_ON_LAMBDA
+from chalicelib.store import keys
 from infra.package import lint, package
 
 PUBLIC_ROUTES = ("/api/auth/challenge", "/api/auth/session", "/api/vault/bootstrap")
@@ -57,6 +58,12 @@ def test_table_is_on_demand_recoverable_encrypted_protected(stack: dict[str, Any
     # largest item we can store. Pull fetches the rest from the base table (ALL_ATTRIBUTES).
     assert lsi["Projection"] == {"ProjectionType": "KEYS_ONLY"}
     assert [k["AttributeName"] for k in lsi["KeySchema"]] == ["pk", "ver"]
+    # The purge index is sparse (only marked heads and tombstones carry its keys) and small:
+    # it projects the commit time only, which the purge compares with its cutoff.
+    (gsi,) = props["GlobalSecondaryIndexes"]
+    assert gsi["IndexName"] == keys.PURGE_INDEX
+    assert [k["AttributeName"] for k in gsi["KeySchema"]] == [keys.PURGE_PK, keys.PURGE_SK]
+    assert gsi["Projection"] == {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["updatedAt"]}
 
 
 def test_bucket_is_private_encrypted_unversioned_with_pending_expiry_and_cors(
@@ -97,6 +104,7 @@ def test_roles_point_at_this_stacks_resources_only(stack: dict[str, Any]) -> Non
     allowed = [
         {"Fn::GetAtt": ["SyncTable", "Arn"]},
         {"Fn::Sub": "${SyncTable.Arn}/index/byVersion"},
+        {"Fn::Sub": "${SyncTable.Arn}/index/byPurge"},
         {"Fn::Sub": "${AttachmentBucket.Arn}/*"},
         {"Fn::GetAtt": ["ApiHandlerLogGroup", "Arn"]},
         {"Fn::GetAtt": ["PurgeTombstonesLogGroup", "Arn"]},
