@@ -16,27 +16,18 @@ import re
 import secrets
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from chalicelib.clock import now_ms
 from chalicelib.entitlements import require_premium
 from chalicelib.errors import ApiError, ErrorCode, unavailable
-from chalicelib.identity import Principal, transact_with_session
+from chalicelib.identity import Principal, commit_with_session
 from chalicelib.settings import Settings
 from chalicelib.shared.encoding import EncodingError, b64url_decode, b64url_encode
 from chalicelib.shared.models.attachments import UploadRequest
-from chalicelib.store import keys
+from chalicelib.store import attachment_rows, keys, vault_heads
+from chalicelib.store.attachment_rows import ATT_PREFIX, RESERVATION, ROW, USAGE
 from chalicelib.store.blobs import COMMITTED, PENDING, URL_TTL_S, Blobs, s3_checksum
-from chalicelib.store.table import (
-    Item,
-    Table,
-    cancellation_codes,
-    condition_failed,
-    error_code,
-    to_av,
-    to_item,
-)
-from chalicelib.vaults import unkey
+from chalicelib.store.table import Item, Table
+from chalicelib.store.txn import Cancelled, Transaction
 
 PAGE_SIZE = 100
 # A grant's PUT happens within 15 minutes and commit follows it. A pending row older than this
@@ -44,8 +35,6 @@ PAGE_SIZE = 100
 # deleting its blob, and the table's TTL removes the row a day later.
 PENDING_TTL_MS = 12 * 3_600_000
 TTL_GRACE_S = 86_400
-ATT_PREFIX = keys.attachment_sk("")
-RES_PREFIX = keys.reservation_sk("")
 MAX_RESERVATIONS = 100  # live reservations per vault (PROTOCOL.md §6, §8)
 _ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}\Z")
 _MAX_ATTEMPTS = 5
@@ -112,74 +101,8 @@ def request_upload(
 
 def ensure_usage(table: Table, vault_id: str, meta: Item) -> None:
     """Give a vault created before reservations its quota counter (committed bytes, once)."""
-    if "claimedBytes" in meta:
-        return
-    try:
-        table.update(
-            keys.meta_key(vault_id),
-            "SET claimedBytes = if_not_exists(attachmentBytes, :zero)",
-            condition="attribute_exists(pk) AND attribute_not_exists(claimedBytes)",
-            values={":zero": 0},
-        )
-    except ClientError as exc:
-        if not condition_failed(exc):
-            raise
-
-
-def _usage(
-    vault_id: str,
-    *,
-    committed: int = 0,
-    files: int = 0,
-    claimed: int = 0,
-    reservations: int = 0,
-    quota: int | None = None,
-) -> dict[str, Any]:
-    """The META update of one transaction: counter deltas, and the limits they must respect.
-
-    With `quota`, a growing `claimedBytes` must stay within it; a new reservation
-    (`reservations > 0`) must not be the 101st. DynamoDB conditions cannot add two
-    attributes, hence the one `claimedBytes` counter that the quota is checked against.
-    """
-    deltas = {
-        "attachmentBytes": committed,
-        "nAttachments": files,
-        "claimedBytes": claimed,
-        "nReservations": reservations,
-    }
-    adds = [f"{name} :{name}" for name, delta in deltas.items() if delta]
-    values = {f":{name}": to_av(delta) for name, delta in deltas.items() if delta}
-    conditions = ["attribute_exists(pk)"]
-    if quota is not None and claimed > 0:
-        conditions.append("claimedBytes <= :limit")
-        values[":limit"] = to_av(quota - claimed)
-    if reservations > 0:
-        conditions.append("(attribute_not_exists(nReservations) OR nReservations < :maxres)")
-        values[":maxres"] = to_av(MAX_RESERVATIONS)
-    body: dict[str, Any] = {
-        "Key": keys.meta_key(vault_id),
-        "ConditionExpression": " AND ".join(conditions),
-    }
-    if not adds:  # nothing moves: only the vault's existence is checked
-        return {"ConditionCheck": body}
-    body["UpdateExpression"] = "ADD " + ", ".join(adds)
-    body["ExpressionAttributeValues"] = values
-    return {"Update": body}
-
-
-def _reservation_check(vault_id: str, att_id: str, res: Item | None) -> dict[str, Any]:
-    """Condition: the reservation row is still the one read (or still absent)."""
-    body: dict[str, Any] = {"Key": keys.reservation_key(vault_id, att_id)}
-    if res is None:
-        body["ConditionExpression"] = "attribute_not_exists(pk)"
-    else:
-        body["ConditionExpression"] = "grantId = :grant"
-        body["ExpressionAttributeValues"] = {":grant": to_av(res["grantId"])}
-    return body
-
-
-def _failed(codes: list[str], index: int) -> bool:
-    return len(codes) > index and codes[index] == "ConditionalCheckFailed"
+    if "claimedBytes" not in meta:
+        attachment_rows.ensure_claimed_counter(table, vault_id)
 
 
 def _reserve(
@@ -188,9 +111,8 @@ def _reserve(
     """(state tag for the URL, when the grant ends). Pending: one transaction writes the row,
     the reservation and the counters, under the quota and the 100-reservation conditions."""
     vault_id, _ = principal.require_vault()
-    key = keys.attachment_key(vault_id, att_id)
     for _ in range(_MAX_ATTEMPTS):
-        row = table.get(key)
+        row = attachment_rows.get(table, vault_id, att_id)
         if row is not None and row.get("state") == COMMITTED:
             if not _same_content(row, req.size, req.sha256):
                 # Attachments are immutable: new content needs a new id (or a delete first).
@@ -200,62 +122,43 @@ def _reserve(
             return COMMITTED, now_ms() + URL_TTL_S * 1000
         # A new upload for the same id replaces that id's reservation (ended or not): the
         # counters move by the difference, and the count does not grow.
-        res = table.get(keys.reservation_key(vault_id, att_id))
+        res = attachment_rows.get_reservation(table, vault_id, att_id)
         held = int(res["size"]) if res is not None else 0
         now = now_ms()
         expires_at = now + URL_TTL_S * 1000
-        usage = _usage(
+        txn = Transaction()
+        attachment_rows.add_pending(
+            txn,
+            vault_id,
+            att_id,
+            {
+                "size": req.size,
+                "sha256": req.sha256,
+                "createdAt": now,
+                "expiresAt": now + PENDING_TTL_MS,
+                "ttl": (now + PENDING_TTL_MS) // 1000 + TTL_GRACE_S,
+            },
+        )
+        grant = {
+            "size": req.size,
+            "expiresAt": expires_at,
+            "grantId": secrets.token_hex(8),
+            "createdAt": now,
+        }
+        attachment_rows.add_reserve(txn, vault_id, att_id, res, grant)
+        attachment_rows.add_usage(
+            txn,
             vault_id,
             claimed=req.size - held,
             reservations=0 if res is not None else 1,
             quota=settings.attachment_quota_bytes,
+            max_reservations=MAX_RESERVATIONS,
         )
-        put_res = _reservation_check(vault_id, att_id, res)
-        put_res["Item"] = to_item(
-            {
-                **unkey(keys.reservation_key(vault_id, att_id)),
-                "size": req.size,
-                "expiresAt": expires_at,
-                "grantId": secrets.token_hex(8),
-                "createdAt": now,
-            }
-        )
-        del put_res["Key"]
         try:
-            transact_with_session(
-                table,
-                principal,
-                [
-                    {
-                        "Put": {
-                            "Item": to_item(
-                                {
-                                    **unkey(key),
-                                    "state": PENDING,
-                                    "size": req.size,
-                                    "sha256": req.sha256,
-                                    "createdAt": now,
-                                    "expiresAt": now + PENDING_TTL_MS,
-                                    "ttl": (now + PENDING_TTL_MS) // 1000 + TTL_GRACE_S,
-                                }
-                            ),
-                            # Never overwrite a committed row: its bytes are counted and its
-                            # content is fixed.
-                            "ConditionExpression": "attribute_not_exists(pk) OR #state = :pending",
-                            "ExpressionAttributeNames": {"#state": "state"},
-                            "ExpressionAttributeValues": {":pending": to_av(PENDING)},
-                        }
-                    },
-                    {"Put": put_res},
-                    usage,
-                ],
-            )
+            commit_with_session(table, principal, txn)
             return PENDING, expires_at
-        except ClientError as exc:
-            if error_code(exc) != "TransactionCanceledException":
-                raise
-            codes = cancellation_codes(exc)
-            if _failed(codes, 0) or _failed(codes, 1) or not _failed(codes, 2):
+        except Cancelled as cancelled:
+            if cancelled.failed & {ROW, RESERVATION} or USAGE not in cancelled.failed:
                 continue  # the row or the reservation changed under us: read them again
         _refuse_unless_freed(table, settings, vault_id, req.size - held, res is None)
     raise unavailable()
@@ -269,7 +172,7 @@ def _refuse_unless_freed(
     released, next_end = release_ended(table, vault_id)
     if released:
         return
-    meta = table.get(keys.meta_key(vault_id)) or {}
+    meta = vault_heads.get(table, vault_id) or {}
     if int(meta.get("claimedBytes") or 0) + claim > settings.attachment_quota_bytes:
         raise ApiError(
             ErrorCode.QUOTA_EXCEEDED, "This upload would pass the vault's storage quota."
@@ -295,31 +198,20 @@ def release_ended(table: Table, vault_id: str) -> tuple[int, int | None]:
     now = now_ms()
     released = 0
     next_end: int | None = None
-    rows = table.query_all(
-        "pk = :pk AND begins_with(sk, :prefix)",
-        {":pk": keys.vault_pk(vault_id), ":prefix": RES_PREFIX},
-    )
-    for res in rows:
+    for res in attachment_rows.reservations(table, vault_id):
         ends = int(res["expiresAt"])
         if ends > now:
             next_end = ends if next_end is None else min(next_end, ends)
             continue
-        att_id = str(res["sk"])[len(RES_PREFIX) :]
-        check = _reservation_check(vault_id, att_id, res)
-        check["ConditionExpression"] += " AND expiresAt <= :now"
-        check["ExpressionAttributeValues"][":now"] = to_av(now)
+        att_id = str(res["sk"])[len(attachment_rows.RES_PREFIX) :]
+        txn = Transaction()
+        attachment_rows.add_release(txn, vault_id, att_id, res, ended_by=now)
+        attachment_rows.add_usage(txn, vault_id, claimed=-int(res["size"]), reservations=-1)
         try:
-            table.transact(
-                [
-                    {"Delete": check},
-                    _usage(vault_id, claimed=-int(res["size"]), reservations=-1),
-                ]
-            )
+            txn.commit(table)
             released += 1
-        except ClientError as exc:
-            if error_code(exc) != "TransactionCanceledException":
-                raise
-            # Released or replaced by a concurrent request: nothing left to do for it.
+        except Cancelled:
+            pass  # released or replaced by a concurrent request: nothing left to do for it
     return released, next_end
 
 
@@ -329,9 +221,8 @@ def commit(
     """Check the uploaded object against the pending row, then count it, atomically."""
     vault_id, meta = principal.require_vault()
     ensure_usage(table, vault_id, meta)
-    key = keys.attachment_key(vault_id, att_id)
     object_key = keys.attachment_object_key(vault_id, att_id)
-    row = table.get(key)
+    row = attachment_rows.get(table, vault_id, att_id)
     if row is None or _stale(row, now_ms()):
         raise _not_found()
     if row.get("state") != COMMITTED:
@@ -361,62 +252,36 @@ def _commit_pending(
         # The reservation's bytes are in claimedBytes already (ended or not, until released):
         # they become committed bytes without being counted twice. Without one (released, or
         # an upload from before reservations) the size is claimed now, under the quota.
-        res = table.get(keys.reservation_key(vault_id, att_id))
+        res = attachment_rows.get_reservation(table, vault_id, att_id)
         held = int(res["size"]) if res is not None else 0
         now = now_ms()
-        release: dict[str, Any] = _reservation_check(vault_id, att_id, res)
+        txn = Transaction()
+        attachment_rows.add_commit(txn, vault_id, att_id, size, sha256, now)
+        attachment_rows.add_release(txn, vault_id, att_id, res)
+        # Two concurrent commits cannot pass the quota together.
+        attachment_rows.add_usage(
+            txn,
+            vault_id,
+            committed=size,
+            files=1,
+            claimed=size - held,
+            reservations=-1 if res is not None else 0,
+            quota=settings.attachment_quota_bytes,
+        )
         try:
-            transact_with_session(
-                table,
-                principal,
-                [
-                    {
-                        "Update": {
-                            "Key": keys.attachment_key(vault_id, att_id),
-                            "UpdateExpression": "SET #state = :committed, committedAt = :now "
-                            "REMOVE expiresAt, #ttl",
-                            # The row must still describe the object we just checked.
-                            "ConditionExpression": "#state = :pending AND #size = :size "
-                            "AND sha256 = :sha AND expiresAt > :now",
-                            "ExpressionAttributeNames": {
-                                "#state": "state",
-                                "#size": "size",
-                                "#ttl": "ttl",
-                            },
-                            "ExpressionAttributeValues": {
-                                ":committed": to_av(COMMITTED),
-                                ":pending": to_av(PENDING),
-                                ":now": to_av(now),
-                                ":size": to_av(size),
-                                ":sha": to_av(sha256),
-                            },
-                        }
-                    },
-                    {"Delete": release} if res is not None else {"ConditionCheck": release},
-                    # Two concurrent commits cannot pass the quota together.
-                    _usage(
-                        vault_id,
-                        committed=size,
-                        files=1,
-                        claimed=size - held,
-                        reservations=-1 if res is not None else 0,
-                        quota=settings.attachment_quota_bytes,
-                    ),
-                ],
-            )
+            commit_with_session(table, principal, txn)
             return {**row, "state": COMMITTED, "committedAt": now}
-        except ClientError as exc:
-            if error_code(exc) != "TransactionCanceledException":
-                raise
-            codes = cancellation_codes(exc)
-            if _failed(codes, 0):
-                again = table.get(keys.attachment_key(vault_id, att_id))
+        except Cancelled as cancelled:
+            if ROW in cancelled.failed:
+                again = attachment_rows.get(table, vault_id, att_id)
                 if again is None or _stale(again, now_ms()):
-                    raise _not_found() from exc
+                    raise _not_found() from cancelled
                 if again.get("state") == COMMITTED and _same_content(again, size, sha256):
                     return again  # a concurrent commit of the same upload won
-                raise _mismatch("The attachment changed while it was being committed.") from exc
-            if _failed(codes, 1) or not _failed(codes, 2):
+                raise _mismatch(
+                    "The attachment changed while it was being committed."
+                ) from cancelled
+            if RESERVATION in cancelled.failed or USAGE not in cancelled.failed:
                 continue  # the reservation was released or replaced meanwhile: read it again
         released, _ = release_ended(table, vault_id)
         if not released:
@@ -429,7 +294,7 @@ def _commit_pending(
 def download(table: Table, blobs: Blobs, principal: Principal, att_id: str) -> dict[str, Any]:
     """A presigned GET for a committed attachment."""
     vault_id, _ = principal.require_vault()
-    row = table.get(keys.attachment_key(vault_id, att_id))
+    row = attachment_rows.get(table, vault_id, att_id)
     if row is None or row.get("state") != COMMITTED:
         raise ApiError(ErrorCode.ATTACHMENT_NOT_FOUND, "No committed attachment has this id.")
     url = blobs.presign_get(keys.attachment_object_key(vault_id, att_id))
@@ -462,23 +327,16 @@ def list_committed(
     (or deleted since) never stall or shift the next page.
     """
     vault_id, _ = principal.require_vault()
-    pk = keys.vault_pk(vault_id)
-    start: dict[str, Any] | None = {"pk": {"S": pk}, "sk": {"S": after}} if after else None
     found: list[Item] = []
     while True:
-        rows, start = table.query(
-            "pk = :pk AND begins_with(sk, :prefix)",
-            {":pk": pk, ":prefix": ATT_PREFIX},
-            limit=page_size + 1,
-            start=start,
-        )
+        rows, after = attachment_rows.page(table, vault_id, after, page_size + 1)
         for row in rows:
             if row.get("state") != COMMITTED or "committedAt" not in row:
                 continue
             if len(found) == page_size:  # one more exists: this page is full
                 return _page(found, encode_cursor(found[-1]["sk"]))
             found.append(row)
-        if not start:
+        if after is None:
             return _page(found, None)
 
 
@@ -505,52 +363,33 @@ def delete(table: Table, blobs: Blobs, principal: Principal, att_id: str) -> Non
 
 
 def _delete_rows(table: Table, principal: Principal, vault_id: str, att_id: str) -> None:
-    key = keys.attachment_key(vault_id, att_id)
     for _ in range(_MAX_ATTEMPTS):
-        row = table.get(key)
-        res = table.get(keys.reservation_key(vault_id, att_id))
+        row = attachment_rows.get(table, vault_id, att_id)
+        res = attachment_rows.get_reservation(table, vault_id, att_id)
         if row is None and res is None:
             return
-        actions: list[dict[str, Any]] = []
-        size = 0
+        txn = Transaction()
+        size = files = 0
         if row is not None:
             committed = row.get("state") == COMMITTED
             size = int(row["size"]) if committed else 0
-            actions.append(
-                {
-                    "Delete": {
-                        "Key": key,
-                        "ConditionExpression": "#state = :state AND #size = :size",
-                        "ExpressionAttributeNames": {"#state": "state", "#size": "size"},
-                        "ExpressionAttributeValues": {
-                            ":state": to_av(row.get("state")),
-                            ":size": to_av(int(row["size"])),
-                        },
-                    }
-                }
-            )
             files = -1 if committed else 0
-        else:
-            files = 0
+            attachment_rows.add_delete(txn, vault_id, att_id, row)
         # Deleting a pending upload ends its reservation (a reservation whose row TTL removed
         # goes too); checking its absence keeps a concurrent new grant from losing its row.
-        check = _reservation_check(vault_id, att_id, res)
-        actions.append({"Delete": check} if res is not None else {"ConditionCheck": check})
+        attachment_rows.add_release(txn, vault_id, att_id, res)
         held = int(res["size"]) if res is not None else 0
-        actions.append(
-            _usage(
-                vault_id,
-                committed=-size,
-                files=files,
-                claimed=-size - held,
-                reservations=-1 if res is not None else 0,
-            )
+        attachment_rows.add_usage(
+            txn,
+            vault_id,
+            committed=-size,
+            files=files,
+            claimed=-size - held,
+            reservations=-1 if res is not None else 0,
         )
         try:
-            transact_with_session(table, principal, actions)
+            commit_with_session(table, principal, txn)
             return
-        except ClientError as exc:
-            # The rows changed under us (committed, re-uploaded, deleted): read them again.
-            if error_code(exc) != "TransactionCanceledException":
-                raise
+        except Cancelled:
+            continue  # the rows changed under us (committed, re-uploaded, deleted): again
     raise unavailable()

@@ -6,9 +6,6 @@ import hashlib
 import re
 import secrets
 from dataclasses import dataclass
-from typing import Any
-
-from botocore.exceptions import ClientError
 
 from chalicelib.clock import now_ms
 from chalicelib.errors import ApiError, ErrorCode, unavailable
@@ -24,19 +21,11 @@ from chalicelib.shared.limits import (
 )
 from chalicelib.shared.messages import confirm_message, session_message, verify
 from chalicelib.shared.models.identity import Proof, SessionRequest
-from chalicelib.store import keys
+from chalicelib.store import device_rows, key_pointers, session_rows, vault_heads
 from chalicelib.store.challenges import Challenges
-from chalicelib.store.table import (
-    Item,
-    Table,
-    cancellation_codes,
-    condition_failed,
-    error_code,
-    to_av,
-    to_item,
-)
+from chalicelib.store.table import Item, Table
 from chalicelib.store.txn import Cancelled, Transaction
-from chalicelib.vaults import is_registered, unkey, unregistered_ttl, vault_id_for
+from chalicelib.vaults import is_registered, unregistered_ttl, vault_id_for
 
 LAST_SEEN_EVERY_MS = 60_000
 # Rows linger past expiry so an old token reads "expired", not unknown, but none of them
@@ -170,32 +159,31 @@ def _open(table: Table, req: SessionRequest) -> tuple[str, int]:
     expires_at = now + SESSION_TTL_MS
     txn = Transaction()
     slot = _claim_session_slot(table, txn, req, token_hash, now, expires_at)
-    session: dict[str, Any] = {
-        **unkey(keys.session_key(token_hash)),
-        "keyDid": req.keyDid,
-        "replicaId": req.replicaId,
-        "vaultId": vault_id,
-        "slot": slot,
-        "createdAt": now,
-        "expiresAt": expires_at,
-        "ttl": _ttl(expires_at),
-    }
-    txn.add(
-        "session",
-        {"Put": {"Item": to_item(session), "ConditionExpression": "attribute_not_exists(pk)"}},
+    session_rows.add_session(
+        txn,
+        token_hash,
+        {
+            "keyDid": req.keyDid,
+            "replicaId": req.replicaId,
+            "vaultId": vault_id,
+            "slot": slot,
+            "createdAt": now,
+            "expiresAt": expires_at,
+            "ttl": _ttl(expires_at),
+        },
     )
     if vault_id is not None:
-        device = table.get(keys.device_key(vault_id, req.replicaId))
+        device = device_rows.get(table, vault_id, req.replicaId)
         if device is not None and "revokedAt" in device:
             raise _revoked_device()
         if device is None:
-            meta = table.get(keys.meta_key(vault_id))
+            meta = vault_heads.get(table, vault_id)
             _enrol(txn, vault_id, req, now, registered=is_registered(meta))
     try:
         txn.commit(table)
     except Cancelled as cancelled:
-        if "head" in cancelled.failed and vault_id is not None:
-            meta = table.get(keys.meta_key(vault_id)) or {}
+        if vault_heads.HEAD in cancelled.failed and vault_id is not None:
+            meta = vault_heads.get(table, vault_id) or {}
             if meta.get("keyDid") == req.keyDid and int(meta.get("nDevices") or 0) >= (
                 MAX_ACTIVE_DEVICES
             ):
@@ -210,36 +198,10 @@ def _open(table: Table, req: SessionRequest) -> tuple[str, int]:
 def _enrol(
     txn: Transaction, vault_id: str, req: SessionRequest, now: int, *, registered: bool
 ) -> None:
-    enrol: dict[str, Any] = {
-        **unkey(keys.device_key(vault_id, req.replicaId)),
-        "replicaId": req.replicaId,
-        "name": req.deviceName,
-        "enrolledAt": now,
-        "lastSeenAt": now,
-    }
-    if not registered:
-        enrol["ttl"] = unregistered_ttl(now)  # removed by registration (§3: 24 h otherwise)
-    txn.add(
-        "device",
-        {"Put": {"Item": to_item(enrol), "ConditionExpression": "attribute_not_exists(pk)"}},
-    )
-    txn.add(
-        "head",
-        {
-            "Update": {
-                "Key": keys.meta_key(vault_id),
-                "UpdateExpression": "ADD nDevices :one",
-                "ConditionExpression": (
-                    "keyDid = :key AND (attribute_not_exists(nDevices) OR nDevices < :max)"
-                ),
-                "ExpressionAttributeValues": {
-                    ":one": to_av(1),
-                    ":key": to_av(req.keyDid),
-                    ":max": to_av(MAX_ACTIVE_DEVICES),
-                },
-            }
-        },
-    )
+    # Before registration the row expires with the vault's (§3: 24 h); registration keeps it.
+    ttl = None if registered else unregistered_ttl(now)
+    device_rows.add_enrol(txn, vault_id, req.replicaId, req.deviceName, now, ttl)
+    vault_heads.add_device_enrolled(txn, vault_id, req.keyDid, MAX_ACTIVE_DEVICES)
 
 
 def _claim_session_slot(
@@ -251,11 +213,7 @@ def _claim_session_slot(
     expires_at: int,
 ) -> int:
     """Add to txn: take a free slot of this replica's 10, or end the oldest live session."""
-    rows, _ = table.query(
-        "pk = :pk AND begins_with(sk, :slot)",
-        {":pk": keys.session_slots_pk(req.keyDid, req.replicaId), ":slot": "SLOT#"},
-    )
-    by_slot = {int(row["slot"]): row for row in rows}
+    by_slot = session_rows.slots(table, req.keyDid, req.replicaId)
     free = [
         i
         for i in range(MAX_SESSIONS_PER_REPLICA)
@@ -265,17 +223,11 @@ def _claim_session_slot(
         slot = free[0]
     else:
         slot = min(by_slot, key=lambda i: (int(by_slot[i]["createdAt"]), i))
-        txn.add("ended", {"Delete": {"Key": keys.session_key(str(by_slot[slot]["tokenHash"]))}})
-    key = keys.session_slot_key(req.keyDid, req.replicaId, slot)
-    row = {**unkey(key), "slot": slot, "tokenHash": token_hash}
-    row.update({"createdAt": now, "expiresAt": expires_at, "ttl": _ttl(expires_at)})
-    put: dict[str, Any] = {"Item": to_item(row)}
-    if slot in by_slot:
-        put["ConditionExpression"] = "tokenHash = :seen"
-        put["ExpressionAttributeValues"] = {":seen": to_av(by_slot[slot]["tokenHash"])}
-    else:
-        put["ConditionExpression"] = "attribute_not_exists(pk)"
-    txn.add("slot", {"Put": put})
+        session_rows.add_end(txn, str(by_slot[slot]["tokenHash"]))
+    fields = {"tokenHash": token_hash, "createdAt": now, "expiresAt": expires_at}
+    fields["ttl"] = _ttl(expires_at)
+    replaces = str(by_slot[slot]["tokenHash"]) if slot in by_slot else None
+    session_rows.add_slot(txn, req.keyDid, req.replicaId, slot, fields, replaces)
     return slot
 
 
@@ -320,12 +272,7 @@ def authenticate(table: Table, token: str) -> Principal:
         raise ApiError(ErrorCode.UNAUTHORIZED, "The session token is not valid.")
     vault_id, replica_id = parsed
     token_hash = hash_token(token)
-    wanted = [keys.session_key(token_hash)]
-    if vault_id is not None:
-        wanted += [keys.meta_key(vault_id), keys.device_key(vault_id, replica_id)]
-    rows = table.batch_get(wanted)
-    by_sk = {row["sk"]: row for row in rows}
-    session = by_sk.get("SESSION")
+    session, meta, device = session_rows.read_for_token(table, token_hash, vault_id, replica_id)
     if session is None:
         raise ApiError(ErrorCode.UNAUTHORIZED, "The session token is not valid.")
     now = now_ms()
@@ -336,9 +283,7 @@ def authenticate(table: Table, token: str) -> Principal:
     principal = Principal(token_hash, session["keyDid"], replica_id, vault_id, None, None)
     if vault_id is None:
         return principal
-    principal.meta = by_sk.get(keys.META_SK)
-    principal.device = by_sk.get(keys.device_sk(replica_id))
-    meta, device = principal.meta, principal.device
+    principal.meta, principal.device = meta, device
     if meta is None or meta.get("keyDid") != principal.key_did or device is None:
         # The vault moved to another key (rotation) or was deleted: this session ended.
         raise ApiError(ErrorCode.UNAUTHORIZED, "The session ended; sign in again.")
@@ -352,36 +297,12 @@ def authenticate(table: Table, token: str) -> Principal:
 
 def touch_device(table: Table, vault_id: str, replica_id: str, fields: dict[str, int]) -> None:
     """Refresh device timestamps (best effort: a revoked or deleted device is left alone)."""
-    names = {f"#{k}": k for k in fields}
-    values = {f":{k}": v for k, v in fields.items()}
-    expression = "SET " + ", ".join(f"#{k} = :{k}" for k in fields)
-    try:
-        table.update(
-            keys.device_key(vault_id, replica_id),
-            expression,
-            condition="attribute_exists(pk) AND attribute_not_exists(revokedAt)",
-            names=names,
-            values=values,
-        )
-    except ClientError as exc:
-        if not condition_failed(exc):
-            raise
+    device_rows.touch(table, vault_id, replica_id, fields)
 
 
 def end_session(table: Table, principal: Principal) -> None:
     """The token stops working at once; its slot is freed (unless a newer session took it)."""
-    old = table.delete(keys.session_key(principal.token_hash), return_old=True)
-    if old is None or "slot" not in old:
-        return
-    try:
-        table.delete(
-            keys.session_slot_key(principal.key_did, principal.replica_id, int(old["slot"])),
-            condition="tokenHash = :h",
-            values={":h": principal.token_hash},
-        )
-    except ClientError as exc:
-        if not condition_failed(exc):
-            raise
+    session_rows.end(table, principal.token_hash, principal.key_did, principal.replica_id)
 
 
 # -- auth and write in one atomic step (§3) -------------------------------------------------
@@ -395,41 +316,13 @@ def add_session_guards(
     Leave out `head` / `caller_device` where the transaction writes that row itself, and put
     the same condition on that action (DynamoDB allows one action per item).
     """
-    txn.add(
-        "session",
-        {
-            "ConditionCheck": {
-                "Key": keys.session_key(principal.token_hash),
-                "ConditionExpression": "attribute_exists(pk) AND expiresAt > :now",
-                "ExpressionAttributeValues": {":now": to_av(now_ms())},
-            }
-        },
-    )
+    session_rows.add_live_check(txn, principal.token_hash, now_ms())
     if principal.vault_id is None:
         return
     if head:
-        txn.add(
-            "head",
-            {
-                "ConditionCheck": {
-                    "Key": keys.meta_key(principal.vault_id),
-                    "ConditionExpression": "keyDid = :key",
-                    "ExpressionAttributeValues": {":key": to_av(principal.key_did)},
-                }
-            },
-        )
+        vault_heads.add_key_check(txn, principal.vault_id, principal.key_did)
     if caller_device:
-        txn.add(
-            "caller",
-            {
-                "ConditionCheck": {
-                    "Key": keys.device_key(principal.vault_id, principal.replica_id),
-                    "ConditionExpression": (
-                        "attribute_exists(pk) AND attribute_not_exists(revokedAt)"
-                    ),
-                }
-            },
-        )
+        device_rows.add_not_revoked_check(txn, principal.vault_id, principal.replica_id)
 
 
 def session_ended(cancelled: Cancelled) -> ApiError | None:
@@ -453,41 +346,14 @@ def commit_guarded(table: Table, txn: Transaction) -> None:
         raise
 
 
-def transact_with_session(
-    table: Table, principal: Principal, actions: list[dict[str, Any]]
-) -> None:
-    """Commit `actions` with the session's checks appended (§3: auth and write are one step).
+def commit_with_session(table: Table, principal: Principal, txn: Transaction) -> None:
+    """Commit `txn` with the session's checks added (§3: auth and write are one step); for
+    transactions that may write the head themselves, so the "vault still answers to this
+    key" check is made on the key's pointer (a rotation retires it in its commit).
 
-    The guards go after the route's own actions, so those keep their positions for the
-    caller's cancellation handling; a failed guard is raised as the 401 it stands for.
+    A failed guard is raised as the 401 it stands for, any other cancellation as Cancelled.
     """
-    guards = Transaction()
-    add_session_guards(guards, principal, head=False)
-    pointer = keys.key_pk(principal.key_did)
-    if principal.vault_id is not None and not any(
-        next(iter(a.values())).get("Key") == pointer for a in actions
-    ):
-        # The route's own actions may write the head, so the "vault still answers to this
-        # key" check is made on the key's pointer: a rotation retires it in its commit.
-        guards.add(
-            "pointer",
-            {
-                "ConditionCheck": {
-                    "Key": pointer,
-                    "ConditionExpression": "vaultId = :v AND attribute_not_exists(retiredAt)",
-                    "ExpressionAttributeValues": {":v": to_av(principal.vault_id)},
-                }
-            },
-        )
-    try:
-        table.transact([*actions, *guards.actions])
-    except ClientError as exc:
-        if error_code(exc) == "TransactionCanceledException":
-            tail = cancellation_codes(exc)[len(actions) :]
-            failed = {
-                n for n, c in zip(guards.names, tail, strict=False) if c == "ConditionalCheckFailed"
-            }
-            ended = session_ended(Cancelled(failed=failed))
-            if ended is not None:
-                raise ended from exc
-        raise
+    add_session_guards(txn, principal, head=False)
+    if principal.vault_id is not None and key_pointers.POINTER not in txn.names:
+        key_pointers.add_current_check(txn, principal.key_did, principal.vault_id)
+    commit_guarded(table, txn)

@@ -13,15 +13,14 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.clock import now_ms
+from chalicelib.clock import DAY_MS, now_ms
 from chalicelib.errors import ApiError, ErrorCode
-from chalicelib.identity import Principal, transact_with_session
+from chalicelib.identity import Principal, commit_with_session
 from chalicelib.premium.summary import Change, Snapshot, change_entitlements
-from chalicelib.store import keys
-from chalicelib.store.table import Item, Table, to_av, to_item
-from chalicelib.vaults import unkey
+from chalicelib.store import entitlement_rows, keys, promo_rows
+from chalicelib.store.table import Table
+from chalicelib.store.txn import Transaction
 
-DAY_MS = 86_400_000
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U
 CODE_CHARS = 20
 GROUP = 5
@@ -73,34 +72,22 @@ def create_codes(
     for _ in range(count):
         code = generate_code()
         digest = code_hash(code)
-        row: dict[str, Any] = {
-            **unkey(keys.promo_key(digest)),
+        fields: dict[str, Any] = {
             "durationDays": duration_days,
             "maxRedemptions": max_redemptions,
             "redemptions": 0,
             "expiresAt": expires_at,
             "createdAt": now,
         }
-        index = {**unkey(keys.promo_index_key(digest)), "codeHash": digest, "createdAt": now}
-        table.transact(
-            [
-                {"Put": {"Item": to_item(row), "ConditionExpression": "attribute_not_exists(pk)"}},
-                {"Put": {"Item": to_item(index)}},
-            ]
-        )
+        promo_rows.create(table, digest, fields, now)
         codes.append(code)
     return codes
 
 
 def list_codes(table: Table) -> list[PromoInfo]:
     """Every code with its usage, oldest first (the operator's index partition + its rows)."""
-    digests = [
-        str(row["codeHash"]) for row in table.query_all("pk = :pk", {":pk": keys.PROMO_INDEX_PK})
-    ]
-    found: dict[str, Item] = {}
-    for start in range(0, len(digests), 100):
-        for row in table.batch_get([keys.promo_key(d) for d in digests[start : start + 100]]):
-            found[str(row["pk"]).removeprefix("PROMO#")] = row
+    digests = promo_rows.listed(table)
+    found = promo_rows.get_many(table, digests)
     out: list[PromoInfo] = []
     for d in digests:
         stored = found.get(d)
@@ -136,13 +123,7 @@ def redeem(
 
     def plan(snap: Snapshot) -> Change:
         now = now_ms()
-        promo: Item | None = None
-        used = False
-        for row in table.batch_get([keys.promo_key(digest), keys.promo_use_key(vault_id, digest)]):
-            if row["sk"] == "PROMO":
-                promo = row
-            else:
-                used = True
+        promo, used = promo_rows.code_and_use(table, vault_id, digest)
         if promo is None:
             raise _not_found()
         if used:
@@ -158,41 +139,22 @@ def redeem(
         # A promo adds its duration to the end of any promo time the vault already has.
         new_end = max(now, old_end) + int(promo["durationDays"]) * DAY_MS
         ent_key = keys.entitlement_key(vault_id, keys.PROMO_ENTITLEMENT_SK)
-        ent_row = {**unkey(ent_key), "source": "promo", "endsAt": new_end, "updatedAt": now}
-        use_row = {
-            **unkey(keys.promo_use_key(vault_id, digest)),
-            "redeemedAt": now,
-            "endsAt": new_end,
-        }
+        ent_row = {**keys.plain(ent_key), "source": "promo", "endsAt": new_end, "updatedAt": now}
         # Every condition re-checks what was read, so a lost race cancels the whole transaction
         # and `change_entitlements` plans again from fresh reads.
-        actions: list[dict[str, Any]] = [
-            {
-                "Update": {
-                    "Key": keys.promo_key(digest),
-                    "UpdateExpression": "ADD redemptions :one",
-                    "ConditionExpression": "attribute_exists(pk) AND redemptions < maxRedemptions"
-                    " AND (attribute_not_exists(expiresAt) OR expiresAt > :now)",
-                    "ExpressionAttributeValues": {":one": to_av(1), ":now": to_av(now)},
-                }
-            },
-            {"Put": {"Item": to_item(use_row), "ConditionExpression": "attribute_not_exists(pk)"}},
-            {
-                "Put": {
-                    "Item": to_item(ent_row),
-                    "ConditionExpression": "attribute_not_exists(pk) OR endsAt = :old",
-                    "ExpressionAttributeValues": {":old": to_av(old_end)},
-                }
-            },
-        ]
-        return Change(actions, {keys.PROMO_ENTITLEMENT_SK: ent_row})
+        txn = Transaction()
+        promo_rows.add_redemption(
+            txn, vault_id, digest, now, {"redeemedAt": now, "endsAt": new_end}
+        )
+        entitlement_rows.add_promo_time(txn, ent_row, old_end)
+        return Change(txn, {keys.PROMO_ENTITLEMENT_SK: ent_row})
 
     commit = None
     if principal is not None:
         caller = principal
 
-        def commit(actions: list[dict[str, Any]]) -> None:
-            transact_with_session(table, caller, actions)
+        def commit(txn: Transaction) -> None:
+            commit_with_session(table, caller, txn)
 
     summary = change_entitlements(table, vault_id, plan, commit)
     if summary is None:

@@ -16,12 +16,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from chalicelib.clock import now_ms
 from chalicelib.errors import unavailable
-from chalicelib.store import keys
-from chalicelib.store.table import Item, Table, error_code, to_av
+from chalicelib.store import entitlement_rows, keys, vault_heads
+from chalicelib.store.table import Item, Table
+from chalicelib.store.txn import Cancelled, Transaction
 
 SOURCE_SUBSCRIPTION = "subscription"
 SOURCE_PROMO = "promo"
@@ -43,9 +42,10 @@ class Snapshot:
 
 @dataclass
 class Change:
-    """A planned change: transaction actions and the entitlement rows as they will be after it."""
+    """A planned change: its writes (a transaction the summary joins) and the entitlement rows
+    as they will be after it."""
 
-    actions: list[dict[str, Any]]
+    txn: Transaction
     rows: dict[str, Item] = field(default_factory=dict)
 
 
@@ -78,76 +78,24 @@ def summarize(rows: Iterable[Item], previous_source: str | None) -> tuple[int, s
 
 def load(table: Table, vault_id: str) -> Snapshot | None:
     """META and every `ENT#` row of the vault; None if the vault head does not exist."""
-    meta = table.get(keys.meta_key(vault_id))
+    meta = vault_heads.get(table, vault_id)
     if meta is None or ("ttl" in meta and int(meta["ttl"]) <= now_ms() // 1000):
         return None  # gone, or an unregistered vault past its 24 h (deleted late by TTL)
-    rows = {
-        str(row["sk"]): row
-        for row in table.query_all(
-            "pk = :pk AND begins_with(sk, :ent)",
-            {":pk": keys.vault_pk(vault_id), ":ent": keys.ENTITLEMENT_PREFIX},
-        )
-    }
-    return Snapshot(vault_id, meta, rows)
-
-
-def _summary_action(snap: Snapshot, until: int, source: str | None) -> dict[str, Any]:
-    sets = ["premiumUntil = :until", "entVersion = :next"]
-    values: dict[str, Any] = {
-        ":until": to_av(until),
-        ":next": to_av(snap.version + 1),
-        ":seen": to_av(snap.version),
-    }
-    if source is not None:
-        sets.append("premiumSource = :source")
-        values[":source"] = to_av(source)
-    values[":nows"] = to_av(now_ms() // 1000)
-    return {
-        "Update": {
-            "Key": keys.meta_key(snap.vault_id),
-            # An entitlement keeps a vault that has not registered yet: paid-for time is
-            # never lost to the 24 h lifetime of unregistered keys (§3).
-            "UpdateExpression": "SET " + ", ".join(sets) + " REMOVE #ttl",
-            # The counter makes the summary a compare-and-set over the rows it was computed from.
-            "ConditionExpression": "attribute_exists(pk) AND "
-            "(attribute_not_exists(entVersion) OR entVersion = :seen) AND "
-            "(attribute_not_exists(#ttl) OR #ttl > :nows)",
-            "ExpressionAttributeNames": {"#ttl": "ttl"},
-            "ExpressionAttributeValues": values,
-        }
-    }
-
-
-def _keep_pointer(snap: Snapshot) -> list[dict[str, Any]]:
-    """With the head's TTL, the key pointer's goes too (only while the vault has one)."""
-    if "ttl" not in snap.meta or not snap.meta.get("keyDid"):
-        return []
-    return [
-        {
-            "Update": {
-                "Key": keys.key_pk(str(snap.meta["keyDid"])),
-                "UpdateExpression": "REMOVE #ttl",
-                "ConditionExpression": "vaultId = :v",
-                "ExpressionAttributeNames": {"#ttl": "ttl"},
-                "ExpressionAttributeValues": {":v": to_av(snap.vault_id)},
-            }
-        }
-    ]
+    return Snapshot(vault_id, meta, entitlement_rows.rows(table, vault_id))
 
 
 def change_entitlements(
     table: Table,
     vault_id: str,
     plan: Callable[[Snapshot], Change | None],
-    commit: Callable[[list[dict[str, Any]]], None] | None = None,
+    commit: Callable[[Transaction], None] | None = None,
 ) -> dict[str, Any] | None:
     """Plan and commit one entitlement change with the vault's summary; retried on any race.
 
     `plan` may raise a domain error (ApiError) or return None for "nothing to write". Returns
     the summary now in force ({premiumUntil, premiumSource}), or None if the vault is gone.
-    `commit` (default: the table's TransactWriteItems) lets a route add its session checks.
+    `commit` (default: the transaction alone) lets a route add its session checks.
     """
-    commit = commit or table.transact
     for attempt in range(MAX_ATTEMPTS):
         snap = load(table, vault_id)
         if snap is None:
@@ -160,11 +108,23 @@ def change_entitlements(
             }
         rows = {**snap.rows, **change.rows}
         until, source = summarize(rows.values(), snap.meta.get("premiumSource"))
+        txn = change.txn
+        entitlement_rows.add_summary(
+            txn,
+            vault_id,
+            seen_version=snap.version,
+            until=until,
+            source=source,
+            now_s=now_ms() // 1000,
+        )
+        if "ttl" in snap.meta and snap.meta.get("keyDid"):
+            entitlement_rows.add_keep_pointer(txn, str(snap.meta["keyDid"]), vault_id)
         try:
-            commit([*change.actions, _summary_action(snap, until, source), *_keep_pointer(snap)])
-        except ClientError as exc:
-            if error_code(exc) != "TransactionCanceledException":
-                raise
+            if commit is None:
+                txn.commit(table)
+            else:
+                commit(txn)
+        except Cancelled:
             # Someone changed the vault's entitlements (or the promo counter) since we read:
             # plan again from fresh reads.
             time.sleep(min(0.2, 0.005 * (2**attempt)) * (0.5 + random.random()))

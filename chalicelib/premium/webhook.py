@@ -20,9 +20,10 @@ from chalicelib.errors import ApiError, ErrorCode
 from chalicelib.premium.summary import SOURCE_SUBSCRIPTION, Change, Snapshot, change_entitlements
 from chalicelib.shared.didkey import InvalidDidKey, parse_did_key
 from chalicelib.shared.limits import MAX_BODY_BYTES
-from chalicelib.store import keys
-from chalicelib.store.table import Table, to_av, to_item
-from chalicelib.vaults import unkey, vault_id_for
+from chalicelib.store import entitlement_rows, keys
+from chalicelib.store.table import Table
+from chalicelib.store.txn import Transaction
+from chalicelib.vaults import vault_id_for
 
 log = logging.getLogger("nt2sync.premium")
 
@@ -176,7 +177,7 @@ def apply_event(table: Table, event: SubscriptionEvent) -> Outcome:
             return None
         outcome = "applied"
         row = {
-            **unkey(keys.entitlement_key(vault_id, sk)),
+            **keys.plain(keys.entitlement_key(vault_id, sk)),
             "source": SOURCE_SUBSCRIPTION,
             "subscriptionId": event.subscription_id,
             "status": event.status,
@@ -187,15 +188,9 @@ def apply_event(table: Table, event: SubscriptionEvent) -> Outcome:
             "event": event.name,
             "keyDid": event.key_did,
         }
-        put = {
-            "Put": {
-                "Item": to_item(row),
-                # Never backwards, even against a writer that slipped past our read.
-                "ConditionExpression": "attribute_not_exists(pk) OR updatedAt < :u",
-                "ExpressionAttributeValues": {":u": to_av(event.updated_at)},
-            }
-        }
-        return Change([put], {sk: row})
+        txn = Transaction()
+        entitlement_rows.add_subscription(txn, row, event.updated_at)
+        return Change(txn, {sk: row})
 
     if change_entitlements(table, vault_id, plan) is None:
         return "ignored"  # the vault head is gone (deleted vault)

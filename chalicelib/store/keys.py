@@ -160,3 +160,8 @@ def tombstones_pk(vault_id: str) -> str:
 def vault_id_of(pk: str) -> str:
     """The vault id of a `VAULT#<v>` partition key."""
     return pk.split("#", 1)[1]
+
+
+def plain(key: dict[str, dict[str, str]]) -> dict[str, str]:
+    """A typed key as plain attributes (to spread into an item)."""
+    return {name: value["S"] for name, value in key.items()}

@@ -14,6 +14,7 @@ from botocore.exceptions import ClientError
 from chalicelib.errors import unavailable
 from chalicelib.settings import get_settings
 from chalicelib.store.aws import client
+from chalicelib.store.errors import ConditionFailed
 
 T = TypeVar("T")
 Item = dict[str, Any]
@@ -104,6 +105,16 @@ def with_retries(operation: str, call: Callable[[], T]) -> T:
     raise AssertionError("unreachable")
 
 
+def _conditional(operation: str, call: Callable[[], T]) -> T:
+    """A single-item write: a false condition is raised as ConditionFailed."""
+    try:
+        return with_retries(operation, call)
+    except ClientError as exc:
+        if condition_failed(exc):
+            raise ConditionFailed.from_client_error(exc) from exc
+        raise
+
+
 class Table:
     """Thin access layer over the single table; every method names its consistency."""
 
@@ -150,7 +161,7 @@ class Table:
     ) -> None:
         kwargs: dict[str, Any] = {"TableName": self.name, "Item": to_item(item)}
         _add_condition(kwargs, condition, names, values)
-        with_retries("PutItem", lambda: self.ddb.put_item(**kwargs))
+        _conditional("PutItem", lambda: self.ddb.put_item(**kwargs))
 
     def update(
         self,
@@ -170,7 +181,7 @@ class Table:
         _add_condition(kwargs, condition, names, values)
         if returns:
             kwargs["ReturnValues"] = returns
-        resp = with_retries("UpdateItem", lambda: self.ddb.update_item(**kwargs))
+        resp = _conditional("UpdateItem", lambda: self.ddb.update_item(**kwargs))
         return from_item(resp.get("Attributes"))
 
     def delete(
@@ -185,7 +196,7 @@ class Table:
         _add_condition(kwargs, condition, names, values)
         if return_old:
             kwargs["ReturnValues"] = "ALL_OLD"
-        resp = with_retries("DeleteItem", lambda: self.ddb.delete_item(**kwargs))
+        resp = _conditional("DeleteItem", lambda: self.ddb.delete_item(**kwargs))
         return from_item(resp.get("Attributes"))
 
     def transact(self, actions: list[dict[str, Any]]) -> None:

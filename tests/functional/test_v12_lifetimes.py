@@ -96,8 +96,9 @@ def test_an_entitlement_keeps_an_unregistered_vault(
 
     def nothing(snap: Any) -> Any:
         from chalicelib.premium.summary import Change
+        from chalicelib.store.txn import Transaction
 
-        return Change([], {})
+        return Change(Transaction(), {})
 
     change_entitlements(Table(), vault, nothing)
     assert "ttl" not in row(keys.meta_key(vault)) and "ttl" not in row(keys.key_pk(device.key_did))
