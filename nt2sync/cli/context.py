@@ -41,15 +41,16 @@ def default_vault_path() -> Path:
     return Path(user_data_dir("nt2sync", "NT2")) / "vault.sqlite3"
 
 
-def group(help: str) -> typer.Typer:
+def group(text: str) -> typer.Typer:
     """A sub-command group that prints its help (exit 2) when called without a command."""
-    sub = typer.Typer(help=help, invoke_without_command=True, rich_markup_mode=None)
+    sub = typer.Typer(help=text, invoke_without_command=True, rich_markup_mode=None)
     sub.callback()(help_without_command)
     return sub
 
 
 def help_without_command(ctx: typer.Context) -> None:
-    """`nt2sync item` alone: the group's help on stderr, a usage exit code."""
+    """`nt2sync item` alone: the group's help on stderr, a usage exit code (as typer's
+    no_args_is_help would, without catching its unexported exception)."""
     if ctx.invoked_subcommand is None:
         sys.stderr.write(ctx.get_help() + "\n")
         raise typer.Exit(2)

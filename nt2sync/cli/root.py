@@ -4,7 +4,6 @@ sub-command groups, one module each."""
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -16,6 +15,7 @@ from nt2sync.cli.context import (
     STATE,
     JsonOpt,
     default_vault_path,
+    help_without_command,
     opened,
     read_kit,
     read_password,
@@ -50,9 +50,7 @@ def _global(
         typer.Option("--vault", envvar="NT2_VAULT", help="Vault file (default: user data dir)."),
     ] = None,
 ) -> None:
-    if ctx.invoked_subcommand is None:
-        sys.stderr.write(ctx.get_help() + "\n")
-        raise typer.Exit(2)
+    help_without_command(ctx)
     STATE.vault = vault or default_vault_path()
 
 
