@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from chalicelib.shared.codes import ErrorCode
+
 
 class ClientError(Exception):
     """Any refusal the CLI reports as one sentence and exit code 1."""
@@ -65,3 +67,43 @@ class ServerError(ClientError):
 
 class NetworkError(ClientError):
     """The server could not be reached."""
+
+
+# The server's refusals whose sentence does not depend on what was being done. Codes that
+# mean different things in different places (vault_not_found in join, unlock and sync;
+# device_revoked, which also stops sync here) are explained where they are caught.
+REFUSALS: dict[ErrorCode, tuple[type[ClientError], str]] = {
+    ErrorCode.SALT_CONFLICT: (
+        SaltMismatch,
+        "The server already holds another salt for this key DID; this vault keeps its own "
+        "salt and nothing was changed.",
+    ),
+    ErrorCode.KDF_CONFLICT: (
+        ClientError,
+        "The server holds other key-derivation parameters for this vault; nothing changed.",
+    ),
+    ErrorCode.PREMIUM_REQUIRED: (
+        ClientError,
+        "Cloud sync on this server needs NT² Premium: run `nt2sync premium checkout` or "
+        "`nt2sync premium redeem CODE`, then enable again.",
+    ),
+    ErrorCode.KEY_DID_RETIRED: (
+        ClientError,
+        "This vault's key was retired by a password change on another device; join again "
+        "with the new master password.",
+    ),
+    ErrorCode.DEVICE_LIMIT: (
+        ClientError,
+        "This vault already has 100 active devices; revoke one on another device "
+        "(`nt2sync devices revoke REPLICA_ID`), then run this again.",
+    ),
+}
+
+
+def explain(exc: ServerError) -> ClientError | None:
+    """The sentence for a refusal in REFUSALS (None for any other: it stands as it is)."""
+    try:
+        kind, message = REFUSALS[ErrorCode(exc.code)]
+    except (ValueError, KeyError):  # not a protocol code (http_error), or not one of these
+        return None
+    return kind(message)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from nt2sync import errors
+from nt2sync import errors, sync
 from nt2sync.api import Api
 from nt2sync.engine import Client
 from tests.unit.client.support import PASSWORD, Clock
@@ -93,19 +93,19 @@ def test_push_retry_after_crash_reuses_batch_id(make_client, fake, monkeypatch):
     a = enabled(make_client, fake)
     a.add_item("x", body="1")
     # GIVEN the server accepted a batch but the client died before applying the result
-    original = Client._apply_push
+    original = sync._apply_push
 
-    def crash(self, *args, **kwargs):
+    def crash(client, *args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(Client, "_apply_push", crash)
+    monkeypatch.setattr(sync, "_apply_push", crash)
     with pytest.raises(KeyboardInterrupt):
         a.sync_now()
     pending = a.vault.pending_batch()
     assert pending is not None and a.vault.count_dirty() == 1
     head = fake.vaults[a.meta.key_did].head
     # WHEN the next sync runs
-    monkeypatch.setattr(Client, "_apply_push", original)
+    monkeypatch.setattr(sync, "_apply_push", original)
     a.sync_now()
     # THEN the same batchId was replayed: nothing written twice, the item is clean
     assert fake.vaults[a.meta.key_did].head == head

@@ -1,0 +1,158 @@
+"""Encrypted .nt2backup files (export, restore, merge) and the setup/recovery kit.
+
+A backup opens with the master password it was made under; importing it merges by item id
+and never overwrites a newer local edit.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from chalicelib.shared import crypto, merge
+from chalicelib.shared.encoding import b64url_decode, b64url_encode, hex_decode
+from nt2sync.errors import ClientError, TamperedItem, WrongPassword
+from nt2sync.items import decrypt_row, write_local
+from nt2sync.unlock import Keys, new_replica_id, now_ms
+from nt2sync.vault import Vault
+
+if TYPE_CHECKING:
+    from nt2sync.engine import Client
+
+
+def kit(client: Client) -> dict[str, Any]:
+    """Setup/recovery kit: no secret in it."""
+    meta = client.meta
+    return {
+        "server": meta.server_url,
+        "keyDid": meta.key_did,
+        "kdf": meta.kdf,
+        "saltHex": meta.salt_hex,
+    }
+
+
+def export_backup(client: Client, path: Path) -> int:
+    """Write an encrypted .nt2backup of every live item and attachment; returns items."""
+    keys = client.require_keys()
+    meta = client.meta
+    items = [
+        {"id": row.id, "ciphertext": row.ciphertext, "revision": row.revision}
+        for row in client.vault.items()
+    ]
+    attachments = [
+        {
+            "id": r["id"],
+            "itemId": r["item_id"],
+            "name": r["name"],
+            "blob": b64url_encode(r["blob"]),
+        }
+        for r in client.vault.attachments()
+        if r["blob"] is not None
+    ]
+    payload = json.dumps({"items": items, "attachments": attachments}).encode()
+    sealed = crypto.seal_local_secret(keys.data_key, meta.salt, "backup", payload)
+    doc = {
+        "format": "nt2backup",
+        "formatVersion": crypto.FORMAT_VERSION,
+        "kdf": meta.kdf,
+        "saltHex": meta.salt_hex,
+        "keyDid": meta.key_did,
+        "verifier": meta.verifier,
+        "createdAt": client.clock(),
+        "payload": sealed,
+    }
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(doc))
+    tmp.replace(path)
+    return len(items)
+
+
+def read_backup(path: Path, password: str) -> tuple[dict[str, Any], bytes, dict[str, Any]]:
+    """(header, data key, payload) of a backup file, opened with its password."""
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ClientError(f"{path} is not a readable .nt2backup file.") from exc
+    if not isinstance(doc, dict) or doc.get("format") != "nt2backup":
+        raise ClientError(f"{path} is not a .nt2backup file.")
+    if doc.get("formatVersion") != crypto.FORMAT_VERSION:
+        raise ClientError(f"{path} has a backup format this client does not know.")
+    salt = hex_decode(doc["saltHex"])
+    kek = crypto.derive_kek(password, salt, crypto.check_kdf(doc["kdf"]))
+    try:
+        data_key = crypto.open_verifier(kek, salt, doc["verifier"])
+        payload = crypto.open_local_secret(data_key, salt, "backup", doc["payload"])
+    except crypto.CryptoError as exc:
+        raise WrongPassword(
+            "The master password does not open this backup (it opens with the password it "
+            "was made under)."
+        ) from exc
+    return doc, data_key, json.loads(payload)
+
+
+def import_new(
+    cls: type[Client], path: Path, backup: Path, password: str, **kwargs: Any
+) -> tuple[Client, int]:
+    """Restore a backup into a path with no vault (sync off until enabled)."""
+    doc, data_key, payload = read_backup(backup, password)
+    salt = bytes.fromhex(doc["saltHex"])
+    kek = crypto.derive_kek(password, salt, crypto.check_kdf(doc["kdf"]))
+    seed, key_did = crypto.key_did_from_kek(kek)
+    vault = Vault.create(
+        path,
+        salt_hex=doc["saltHex"],
+        kdf=doc["kdf"],
+        key_did=key_did,
+        verifier=doc["verifier"],
+        key_check=crypto.key_check(data_key),
+        replica_id=new_replica_id(),
+        created_at=now_ms(),
+    )
+    client = cls.unlocked(vault, Keys(data_key, seed, key_did), **kwargs)
+    return client, _merge_backup(client, payload)
+
+
+def import_into(client: Client, backup: Path, password: str) -> int:
+    """Merge a backup of this same vault by id, never over a newer local edit."""
+    keys = client.require_keys()
+    doc, data_key, payload = read_backup(backup, password)
+    same_key = crypto.key_check(data_key) == crypto.key_check(keys.data_key)
+    if doc["saltHex"] != client.meta.salt_hex or not same_key:
+        raise ClientError("This backup belongs to another vault; nothing was imported.")
+    return _merge_backup(client, payload)
+
+
+def _merge_backup(client: Client, payload: dict[str, Any]) -> int:
+    keys = client.require_keys()
+    vault = client.vault
+    salt = client.meta.salt
+    changed = 0
+    with vault.transaction():
+        for entry in payload.get("items", []):
+            try:
+                theirs = crypto.decrypt_item(keys.data_key, salt, entry["id"], entry["ciphertext"])
+            except crypto.CryptoError as exc:
+                raise TamperedItem(f"Item {entry['id']} in the backup is damaged.") from exc
+            local = vault.get_item(entry["id"])
+            if local is not None and not local.deleted:
+                mine = decrypt_row(client, local)
+                if merge.same_content(mine, theirs) or mine["updatedAt"] >= theirs["updatedAt"]:
+                    continue
+            theirs["replicaId"] = client.meta.replica_id
+            write_local(client, entry["id"], theirs, local)
+            changed += 1
+        for att in payload.get("attachments", []):
+            if vault.attachment(att["id"]) is None:
+                blob = b64url_decode(att["blob"])
+                vault.put_attachment(
+                    id=att["id"],
+                    item_id=att["itemId"],
+                    name=att["name"],
+                    size=len(blob),
+                    sha256=crypto.sha256_b64url(blob),
+                    blob=blob,
+                    committed=0,
+                    deleted=0,
+                )
+    return changed

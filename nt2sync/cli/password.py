@@ -1,0 +1,37 @@
+"""`nt2sync password …`: changing the master password."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from nt2sync.cli import render
+from nt2sync.cli.context import JsonOpt, group, read_password, unlocked
+
+app = group("Master password.")
+
+
+@app.command("change")
+def password_change(
+    iterations: Annotated[
+        int | None, typer.Option(help="Raise PBKDF2 iterations (new kit).")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """New master password: re-seal the data key, rotate the key DID on the server."""
+    new_password = read_password("NT2_NEW_PASSWORD", "New master password", confirm=True)
+    with unlocked() as client:
+        old_iterations = client.meta.kdf["iterations"]
+        key_did = client.change_password(new_password, iterations=iterations)
+        kit_data = client.kit()
+    if as_json:
+        render.emit({"keyDid": key_did, "kit": kit_data})
+        return
+    render.say(f"Master password changed. New key DID: {key_did}")
+    if kit_data["kdf"]["iterations"] != old_iterations:
+        render.say("The KDF changed: other devices need this new kit:")
+    else:
+        render.say("Export a new recovery kit with `nt2sync kit`.")
+    render.say(json.dumps(kit_data))

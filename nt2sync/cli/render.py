@@ -1,0 +1,201 @@
+"""What the CLI prints: plain lines, JSON, tables, progress bars.
+
+rich is imported only where a table or a progress bar is drawn, so `--help` and the JSON
+paths never load it.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from nt2sync.report import NoProgress, Progress, SyncSummary
+
+if TYPE_CHECKING:
+    from rich.progress import Progress as RichProgress
+    from rich.table import Table
+
+
+def say(text: str) -> None:
+    """One message on stdout."""
+    sys.stdout.write(text + "\n")
+
+
+def warn(text: str) -> None:
+    """One message on stderr (notices, and errors at the CLI's boundary)."""
+    sys.stderr.write(text + "\n")
+
+
+def emit(data: Any) -> None:
+    """Print JSON on stdout."""
+    sys.stdout.write(json.dumps(data, indent=None, sort_keys=False) + "\n")
+
+
+def relative(ms: int | None) -> str:
+    """'3 min ago' style time."""
+    if not ms:
+        return "never"
+    delta = time.time() - ms / 1000
+    if delta < 0:
+        return "just now"
+    for limit, unit, size in ((60, "s", 1), (3600, "min", 60), (86400, "h", 3600)):
+        if delta < limit:
+            return f"{int(delta // size)} {unit} ago"
+    return f"{int(delta // 86400)} d ago"
+
+
+def _console(*, stderr: bool = False) -> Any:
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=True, markup=False, emoji=False)
+
+
+def _table(*columns: str) -> Table:
+    from rich.table import Table
+
+    return Table(*columns) if columns else Table(show_header=False, box=None)
+
+
+def table(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    """A table with a header row (no columns: two columns of key and value, no header)."""
+    drawn = _table(*columns)
+    for row in rows:
+        drawn.add_row(*row)
+    _console().print(drawn)
+
+
+# -- one renderer per kind of answer --------------------------------------------------------
+def item(view: dict[str, Any]) -> None:
+    """One item as key/value lines."""
+    rows = [(key, str(view[key])) for key in ("id", "title", "username", "url", "body")]
+    table((), [*rows, ("updated", relative(view["updatedAt"]))])
+
+
+def items(views: list[dict[str, Any]]) -> None:
+    """Items as a table."""
+    rows = [(v["id"], v["title"], v["username"], v["url"], relative(v["updatedAt"])) for v in views]
+    table(("id", "title", "username", "url", "updated"), rows)
+
+
+def status(data: dict[str, Any]) -> None:
+    """`sync status` as key/value lines."""
+    premium = data["premium"] or {}
+    counts = data["counts"]
+    remote = "?" if counts["remote"] is None else str(counts["remote"])
+    rows = [
+        ("sync", "on" if data["syncEnabled"] else "off"),
+        ("server", data["server"] or "-"),
+        ("registered", {None: "unknown", True: "yes", False: "no"}[data["registered"]]),
+        ("key DID", data["keyDid"]),
+        ("last sync", relative(data["lastSyncAt"])),
+        ("items", f"{counts['local']} local / {remote} remote"),
+        ("pending", str(data["pending"])),
+        ("watermark", str(data["watermark"])),
+        ("devices", str(data["devices"] if data["devices"] is not None else "?")),
+        (
+            "premium",
+            "active" if premium.get("active") else ("required" if premium.get("required") else "-"),
+        ),
+    ]
+    table((), rows)
+
+
+def devices(listed: list[dict[str, Any]]) -> None:
+    """Enrolled devices as a table."""
+    rows = [
+        (
+            d["replicaId"],
+            d.get("name") or "-",
+            relative(d.get("enrolledAt")),
+            relative(d.get("lastSeenAt")),
+            relative(d["revokedAt"]) if d.get("revokedAt") else "",
+            "this device" if d.get("current") else "",
+        )
+        for d in listed
+    ]
+    table(("replica", "name", "enrolled", "last seen", "revoked", ""), rows)
+
+
+def attachments(refs: list[dict[str, Any]]) -> None:
+    """Attachments as a table."""
+    rows = [
+        (
+            r["id"],
+            r["itemId"],
+            str(r["name"]),
+            str(r["size"]),
+            "yes" if r["local"] else "no",
+            "yes" if r["uploaded"] else "no",
+        )
+        for r in refs
+    ]
+    table(("id", "item", "name", "size", "local", "uploaded"), rows)
+
+
+def summary(done: SyncSummary, as_json: bool, extra: dict[str, Any] | None = None) -> None:
+    """The result of a sync."""
+    if as_json:
+        emit({**done.as_dict(), **(extra or {})})
+        return
+    for notice in done.notices:
+        warn(notice)
+    uploads = (
+        f", {done.attachments_uploaded} attachments uploaded" if done.attachments_uploaded else ""
+    )
+    say(f"Synced: {done.pushed} pushed, {done.pulled} pulled, {done.conflicts} conflicts{uploads}.")
+
+
+def premium_line(p: dict[str, Any]) -> str:
+    """Premium state in one sentence."""
+    if p.get("active"):
+        until = p.get("expiresAt")
+        return f"Premium active ({p.get('source')})" + (
+            f" until {time.strftime('%Y-%m-%d', time.gmtime(until / 1000))}" if until else ""
+        )
+    return "Premium not active" + (
+        " (required for sync on this server)" if p.get("required") else ""
+    )
+
+
+# -- progress ---------------------------------------------------------------------------------
+class BarProgress:
+    """A rich progress bar on stderr (only made when stderr is a terminal)."""
+
+    def __init__(self) -> None:
+        self._bar: RichProgress | None = None
+        self._task: Any = None
+
+    def start(self, label: str, total: int | None) -> None:
+        """Open a bar."""
+        from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+        from rich.progress import Progress as RichProgress
+
+        self._bar = RichProgress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=_console(stderr=True),
+            transient=True,
+        )
+        self._bar.start()
+        self._task = self._bar.add_task(label, total=total)
+
+    def advance(self, n: int) -> None:
+        """Move it."""
+        if self._bar is not None:
+            self._bar.advance(self._task, n)
+
+    def stop(self) -> None:
+        """Close it."""
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
+
+
+def progress() -> Progress:
+    """The progress reporter for this run: a bar on a terminal, nothing otherwise."""
+    return BarProgress() if sys.stderr.isatty() else NoProgress()

@@ -1,0 +1,67 @@
+"""`nt2sync sync …`: turning cloud sync on and off, syncing, its status."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from nt2sync.cli import render
+from nt2sync.cli.context import JsonOpt, group, opened, read_kit, unlocked
+
+app = group("Cloud sync.")
+
+
+@app.command("enable")
+def sync_enable(
+    server: Annotated[str, typer.Option("--server", help="The API's public base URL.")],
+    device_name: Annotated[str | None, typer.Option("--device-name")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Register this vault (existing salt), push everything, pull."""
+    with unlocked() as client:
+        summary = client.enable(server, device_name=device_name, progress=render.progress())
+        extra = {
+            "syncEnabled": True,
+            "server": client.meta.server_url,
+            "keyDid": client.meta.key_did,
+        }
+    render.summary(summary, as_json, extra)
+
+
+@app.command("now")
+def sync_now(
+    kit_file: Annotated[
+        Path | None,
+        typer.Option("--kit", help="New kit, after a password change that raised iterations."),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Push local changes and pull remote ones."""
+    kit_kdf = read_kit(kit_file).get("kdf") if kit_file else None
+    with unlocked(kit_kdf) as client:
+        summary = client.sync_now(render.progress())
+    render.summary(summary, as_json)
+
+
+@app.command("status")
+def sync_status(
+    offline: Annotated[bool, typer.Option("--offline", help="Local state only.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Registered?, last sync, local vs remote counts, watermark, devices, Premium."""
+    with unlocked() as client:
+        data = client.status(offline=offline)
+    render.emit(data) if as_json else render.status(data)
+
+
+@app.command("disable")
+def sync_disable(as_json: JsonOpt = False) -> None:
+    """Stop syncing on this device (the server keeps the vault)."""
+    with opened() as client:
+        data = client.disable()
+    if as_json:
+        render.emit(data)
+    else:
+        render.say("Cloud sync is off on this device; the server keeps the vault's data.")

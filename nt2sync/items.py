@@ -1,0 +1,132 @@
+"""Local items: each one encrypted at rest, every edit a new revision marked dirty for push."""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from chalicelib.shared import crypto, merge
+from nt2sync.errors import ClientError, TamperedItem
+from nt2sync.vault import ItemRow
+
+if TYPE_CHECKING:
+    from nt2sync.engine import Client
+
+FIELDS = merge.CONTENT_FIELDS
+
+
+def decrypt_row(client: Client, row: ItemRow) -> dict[str, Any]:
+    """The plaintext of a stored item (refusing a damaged one)."""
+    keys = client.require_keys()
+    if row.ciphertext is None:
+        raise ClientError(f"Item {row.id} was deleted.")
+    try:
+        return crypto.decrypt_item(keys.data_key, client.salt, row.id, row.ciphertext)
+    except crypto.CryptoError as exc:
+        raise TamperedItem(f"The local copy of item {row.id} is damaged.") from exc
+
+
+def encrypt(client: Client, item_id: str, plaintext: dict[str, Any]) -> str:
+    """The ciphertext of an item, bound to its id and the vault's salt."""
+    keys = client.require_keys()
+    return crypto.encrypt_item(keys.data_key, client.salt, item_id, plaintext)
+
+
+def public_view(item_id: str, plaintext: dict[str, Any]) -> dict[str, Any]:
+    """The item as the CLI shows it."""
+    view: dict[str, Any] = {"id": item_id}
+    view.update({name: plaintext[name] for name in FIELDS})
+    view["updatedAt"] = plaintext["updatedAt"]
+    return view
+
+
+def write_local(
+    client: Client, item_id: str, plaintext: dict[str, Any], previous: ItemRow | None
+) -> None:
+    """Store a local edit: new revision, dirty, same server version."""
+    floor = previous.rev_floor if previous else 0
+    revision = max(previous.revision if previous else 0, floor) + 1
+    plaintext = {**plaintext, "revision": revision}
+    row = ItemRow(
+        id=item_id,
+        version=previous.version if previous else 0,
+        dirty=True,
+        deleted=False,
+        ciphertext=encrypt(client, item_id, plaintext),
+        revision=revision,
+        rev_floor=floor,
+        updated_at=plaintext["updatedAt"],
+    )
+    client.vault.put_item(row)
+
+
+def touch(client: Client, plaintext: dict[str, Any]) -> None:
+    """Mark a plaintext as edited here, now (never earlier than its last edit)."""
+    plaintext["updatedAt"] = max(client.clock(), plaintext["updatedAt"] + 1)
+    plaintext["replicaId"] = client.meta.replica_id
+
+
+def add_item(client: Client, title: str, **fields: str | None) -> str:
+    """Add an item; returns its id."""
+    item_id = str(uuid.uuid4())
+    plaintext: dict[str, Any] = {name: "" for name in FIELDS}
+    plaintext.update({k: v for k, v in fields.items() if v is not None})
+    plaintext.update(
+        title=title,
+        updatedAt=client.clock(),
+        replicaId=client.meta.replica_id,
+        attachments=[],
+    )
+    write_local(client, item_id, plaintext, None)
+    return item_id
+
+
+def add_items_bulk(client: Client, entries: list[dict[str, str]]) -> list[str]:
+    """Add many items in one transaction (imports, benchmarks)."""
+    ids: list[str] = []
+    rows: list[ItemRow] = []
+    replica = client.meta.replica_id
+    for entry in entries:
+        item_id = str(uuid.uuid4())
+        plaintext: dict[str, Any] = {name: entry.get(name, "") for name in FIELDS}
+        plaintext.update(updatedAt=client.clock(), replicaId=replica, attachments=[], revision=1)
+        rows.append(ItemRow(item_id, 0, True, False, encrypt(client, item_id, plaintext), 1, 0, 0))
+        ids.append(item_id)
+    client.vault.put_items(rows)
+    return ids
+
+
+def live_row(client: Client, item_id: str) -> ItemRow:
+    """The stored row of an item that is not deleted."""
+    row = client.vault.get_item(item_id)
+    if row is None or row.deleted:
+        raise ClientError(f"No item with id {item_id}.")
+    return row
+
+
+def get_item(client: Client, item_id: str) -> dict[str, Any]:
+    """Decrypted plaintext of a live item."""
+    return decrypt_row(client, live_row(client, item_id))
+
+
+def edit_item(client: Client, item_id: str, **fields: str | None) -> None:
+    """Change some fields of an item."""
+    row = live_row(client, item_id)
+    plaintext = decrypt_row(client, row)
+    plaintext.update({k: v for k, v in fields.items() if v is not None})
+    touch(client, plaintext)
+    write_local(client, item_id, plaintext, row)
+
+
+def remove_item(client: Client, item_id: str) -> None:
+    """Delete an item (a tombstone, pushed like an edit)."""
+    row = live_row(client, item_id)
+    row.deleted = True
+    row.dirty = True
+    row.ciphertext = None
+    client.vault.put_item(row)
+
+
+def list_items(client: Client) -> list[tuple[str, dict[str, Any]]]:
+    """(id, plaintext) of every live item, oldest first."""
+    return [(row.id, decrypt_row(client, row)) for row in client.vault.items()]

@@ -1,0 +1,291 @@
+"""Push and pull (PROTOCOL §5–6): dirty items out in batches, server pages merged in.
+
+Every server item is decrypted and checked (tampering, rollback) before anything is
+written, and each page or batch result is applied in one local transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from chalicelib.shared import crypto, merge
+from chalicelib.shared.codes import ErrorCode
+from nt2sync.api import Api
+from nt2sync.attachments import upload_attachments
+from nt2sync.auth import SYNC_OFF
+from nt2sync.errors import ClientError, RollbackRefused, ServerError, TamperedItem
+from nt2sync.items import decrypt_row, encrypt, write_local
+from nt2sync.report import NoProgress, Progress, SyncSummary
+from nt2sync.vault import ItemRow
+
+if TYPE_CHECKING:
+    from nt2sync.engine import Client
+
+PUSH_BATCH = 500
+PULL_LIMIT = 1000
+
+
+def sync_now(client: Client, progress: Progress | None = None) -> SyncSummary:
+    """Push, pull, push what the pull produced; upload pending attachments."""
+    progress = progress or NoProgress()
+    if not client.meta.sync_enabled:
+        raise ClientError(SYNC_OFF)
+    summary = SyncSummary()
+    push(client, summary, progress)
+    pull(client, summary, progress)
+    if client.vault.count_dirty():
+        push(client, summary, progress)
+    summary.attachments_uploaded = upload_attachments(client, progress)
+    client.vault.set_meta(last_sync_at=client.clock())
+    summary.notices = client.notices
+    return summary
+
+
+# -- push ----------------------------------------------------------------------------------
+def push(client: Client, summary: SyncSummary, progress: Progress) -> None:
+    """Push every dirty item, ≤ 500 a batch, each batchId stored before sending."""
+    vault = client.vault
+    total = vault.count_dirty()
+    if total == 0 and vault.pending_batch() is None:
+        return
+    progress.start("Pushing", total)
+    rounds = 0
+    try:
+        while True:
+            rounds += 1
+            if rounds > total // PUSH_BATCH + 50:
+                raise ClientError("Sync keeps conflicting with another device; try again.")
+            pending = vault.pending_batch()
+            if pending is None:
+                rows = vault.dirty_items(PUSH_BATCH)
+                if not rows:
+                    return
+                items = [_wire_item(r) for r in rows]
+                batch_id = "b-" + uuid.uuid4().hex
+                vault.save_pending_batch(batch_id, items, client.clock())
+            else:
+                batch_id, items = pending
+            try:
+                response = client.call(partial(Api.push, batch_id=batch_id, items=items))
+            except ServerError as exc:
+                if exc.code == ErrorCode.BATCH_MISMATCH:  # stale record: rebuild from dirty rows
+                    vault.drop_pending_batch(batch_id)
+                    continue
+                raise
+            _apply_push(client, batch_id, items, response, summary)
+            progress.advance(len(items))
+    finally:
+        progress.stop()
+
+
+def _wire_item(row: ItemRow) -> dict[str, Any]:
+    item: dict[str, Any] = {"id": row.id, "baseVersion": row.version, "deleted": row.deleted}
+    if not row.deleted:
+        item["ciphertext"] = row.ciphertext
+    return item
+
+
+def _apply_push(
+    client: Client,
+    batch_id: str,
+    items: list[dict[str, Any]],
+    response: dict[str, Any],
+    summary: SyncSummary,
+) -> None:
+    vault = client.vault
+    results = response.get("results")
+    if not isinstance(results, list) or len(results) != len(items):
+        raise ClientError("The server answered a push with the wrong number of results.")
+    # When the new head is the old watermark plus exactly our accepted writes, every
+    # version in between is ours: there is nothing to pull there (a first `sync enable`
+    # does not download what it just uploaded).
+    mark = client.meta.watermark
+    ours = sorted(
+        int(r["version"])
+        for r in results
+        if r.get("status") == "accepted" and isinstance(r.get("version"), int)
+    )
+    head = response.get("watermark")
+    skip_to = (
+        head
+        if ours
+        and ours == list(range(mark + 1, mark + len(ours) + 1))
+        and (head == mark + len(ours))
+        else None
+    )
+    checked: list[dict[str, Any] | None] = []
+    for sent, result in zip(items, results, strict=True):
+        current = result.get("current") if result.get("status") == "conflict" else None
+        if current and not current.get("deleted") and current.get("ciphertext") is not None:
+            checked.append(_verify_remote(client, current, vault.get_item(sent["id"])))
+        else:
+            checked.append(None)
+    with vault.transaction():
+        for sent, result, plaintext in zip(items, results, checked, strict=True):
+            local = vault.get_item(sent["id"])
+            if local is None or result.get("id") != sent["id"]:
+                continue
+            if result.get("status") == "accepted":
+                summary.pushed += 1
+                local.version = int(result["version"])
+                unchanged = local.deleted == sent["deleted"] and local.ciphertext == sent.get(
+                    "ciphertext"
+                )
+                if unchanged:
+                    local.dirty = False
+                    local.rev_floor = local.revision + (1 if local.deleted else 0)
+                vault.put_item(local)
+                continue
+            current = result.get("current")
+            if current is None:  # the server never had it: push again from 0
+                local.version = 0
+                vault.put_item(local)
+                continue
+            if not current.get("deleted") and current.get("ciphertext") is None:
+                continue  # sent without its ciphertext (large response): the pull brings it
+
+            summary.conflicts += _apply_remote(client, current, plaintext, local)
+        if skip_to is not None:
+            vault.set_meta(watermark=skip_to)
+        vault.drop_pending_batch(batch_id)
+
+
+# -- pull ----------------------------------------------------------------------------------
+def pull(client: Client, summary: SyncSummary, progress: Progress) -> None:
+    """Pull pages until hasMore is false; each page is applied in one transaction."""
+    vault = client.vault
+    since = client.meta.watermark
+    resynced = False
+    progress.start("Pulling", None)
+    try:
+        while True:
+            try:
+                page = client.call(partial(Api.pull, since=since, limit=PULL_LIMIT))
+            except ServerError as exc:
+                if exc.code == ErrorCode.RESYNC_REQUIRED and not resynced:
+                    resynced = True
+                    since = 0
+                    client.notices.append("The server asked for a full resync; pulled from 0.")
+                    continue
+                raise
+            items = page.get("items", [])
+            checked: list[dict[str, Any] | None] = []
+            for remote in items:  # every check before any write: a bad page changes nothing
+                local = vault.get_item(remote["id"])
+                held = local is not None and int(remote["version"]) <= local.version
+                if remote.get("deleted") or held:  # held: never applied, so not decrypted
+                    checked.append(None)
+                else:
+                    checked.append(_verify_remote(client, remote, local))
+            with vault.transaction():
+                for remote, plaintext in zip(items, checked, strict=True):
+                    local = vault.get_item(remote["id"])
+                    summary.conflicts += _apply_remote(client, remote, plaintext, local)
+                vault.set_meta(watermark=int(page["watermark"]))
+            summary.pulled += len(items)
+            progress.advance(len(items))
+            since = int(page["watermark"])
+            if not page.get("hasMore"):
+                return
+    finally:
+        progress.stop()
+
+
+# -- merging one server item -----------------------------------------------------------------
+def _verify_remote(client: Client, remote: dict[str, Any], local: ItemRow | None) -> dict[str, Any]:
+    """Decrypt a server item and refuse tampering and rollback."""
+    keys = client.require_keys()
+    item_id = remote["id"]
+    try:
+        plaintext = crypto.decrypt_item(
+            keys.data_key, client.salt, item_id, remote["ciphertext"] or ""
+        )
+    except crypto.UnsupportedFormat as exc:
+        raise TamperedItem(
+            f"Item {item_id} from the server has a format this client does not know; "
+            "update nt2sync. Nothing was changed locally."
+        ) from exc
+    except crypto.CryptoError as exc:
+        raise TamperedItem(
+            f"The server sent item {item_id} altered, swapped or from another vault; "
+            "refusing it. Nothing was changed locally."
+        ) from exc
+    floor = local.rev_floor if local else 0
+    if plaintext["revision"] < floor:
+        raise RollbackRefused(
+            f"The server replayed an older version of item {item_id} (revision "
+            f"{plaintext['revision']}, this device has seen {floor}); refusing it. "
+            "Nothing was changed locally."
+        )
+    return plaintext
+
+
+def _clean_row(remote: dict[str, Any], plaintext: dict[str, Any]) -> ItemRow:
+    return ItemRow(
+        id=remote["id"],
+        version=int(remote["version"]),
+        dirty=False,
+        deleted=False,
+        ciphertext=remote["ciphertext"],
+        revision=plaintext["revision"],
+        rev_floor=plaintext["revision"],
+        updated_at=plaintext["updatedAt"],
+    )
+
+
+def _new_copy(client: Client, plaintext: dict[str, Any]) -> None:
+    copy = merge.conflicted_copy(
+        plaintext, now_ms=client.clock(), replica_id=client.meta.replica_id
+    )
+    write_local(client, str(uuid.uuid4()), copy, None)
+
+
+def _apply_remote(
+    client: Client,
+    remote: dict[str, Any],
+    plaintext: dict[str, Any] | None,
+    local: ItemRow | None,
+) -> int:
+    """Merge one server item into the local vault (inside a transaction); returns conflicts."""
+    vault = client.vault
+    version = int(remote["version"])
+    if local is not None and version <= local.version:
+        return 0  # already held (our own write coming back, or an older state)
+    if remote["deleted"]:
+        seen = max(local.revision, local.rev_floor) if local else 0
+        tomb = ItemRow(remote["id"], version, False, True, None, seen, seen + 1, 0)
+        conflicts = 0
+        if local is not None and local.dirty and not local.deleted:
+            _new_copy(client, decrypt_row(client, local))  # an unpushed edit survives
+            conflicts = 1
+        vault.put_item(tomb)
+        return conflicts
+    assert plaintext is not None
+    if local is None or not local.dirty or local.deleted:
+        vault.put_item(_clean_row(remote, plaintext))
+        return 0
+    mine = decrypt_row(client, local)
+    decision = merge.resolve_live(mine, plaintext)
+    if decision.keep == "remote":
+        vault.put_item(_clean_row(remote, plaintext))
+        if decision.copy == "local":
+            _new_copy(client, mine)
+            return 1
+        return 0
+    kept = {**mine, "revision": decision.next_revision}
+    vault.put_item(
+        ItemRow(
+            id=local.id,
+            version=version,
+            dirty=True,
+            deleted=False,
+            ciphertext=encrypt(client, local.id, kept),
+            revision=decision.next_revision,
+            rev_floor=plaintext["revision"],
+            updated_at=kept["updatedAt"],
+        )
+    )
+    _new_copy(client, plaintext)
+    return 1
