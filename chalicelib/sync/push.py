@@ -21,11 +21,12 @@ from chalicelib.identity import Principal, add_session_guards, session_ended
 from chalicelib.settings import Settings
 from chalicelib.shared.limits import MAX_PAGE_CIPHERTEXT_CHARS
 from chalicelib.shared.models.sync import PushItem, PushRequest
-from chalicelib.store import keys
-from chalicelib.store.table import Item, Table, to_av, to_item
-from chalicelib.store.tombstones import MARK_IF_ABSENT, mark_values
+from chalicelib.store import batch_records, device_rows, item_rows, vault_heads
+from chalicelib.store.batch_records import CHUNK
+from chalicelib.store.table import Item, Table
 from chalicelib.store.txn import Cancelled, Transaction
-from chalicelib.sync.items import item_row, wire_item
+from chalicelib.store.vault_heads import SEQ
+from chalicelib.sync.items import wire_item
 
 MAX_ACTIONS = 100
 FIXED_ACTIONS = 4  # head, device, chunk record, session check
@@ -33,7 +34,6 @@ TXN_BYTE_BUDGET = 3_500_000  # under DynamoDB's 4 MB per transaction, with room 
 ITEM_OVERHEAD = 400  # keys, attribute names, condition values per action
 BATCH_TTL_S = 48 * 3600  # ≥ 24 h of idempotency, as promised
 MAX_COMMIT_ATTEMPTS = 25
-MAX_BATCH_GET = 100  # keys per BatchGetItem
 
 
 def request_hash(req: PushRequest) -> str:
@@ -120,11 +120,7 @@ def _within_response_budget(results: list[dict[str, Any]]) -> list[dict[str, Any
 def _first_chunk_committed(table: Table, batch: _Batch) -> bool:
     """Chunks commit in order, so a batch with no chunk 0 has nothing committed: one GetItem
     answers the common case (a new batch) without a Query over the batch's records."""
-    key = {
-        "pk": {"S": keys.vault_pk(batch.vault_id)},
-        "sk": {"S": keys.batch_chunk_sk(batch.replica_id, batch.batch_id, 0)},
-    }
-    row = table.get(key)
+    row = batch_records.first_chunk(table, batch.vault_id, batch.replica_id, batch.batch_id)
     return row is not None and int(row.get("ttl", 0)) > now_ms() // 1000
 
 
@@ -134,17 +130,11 @@ def _load_committed(table: Table, batch: _Batch) -> None:
     A record holds only ids and versions. A conflict is answered with the item's *current*
     row (v1.2 §5), read now: the server keeps no ciphertext copies for replays.
     """
-    prefix = keys.batch_prefix(batch.replica_id, batch.batch_id)
-    rows = list(
-        table.query_all(
-            "pk = :pk AND begins_with(sk, :prefix)",
-            {":pk": keys.vault_pk(batch.vault_id), ":prefix": prefix},
-        )
-    )
+    rows = batch_records.chunks(table, batch.vault_id, batch.replica_id, batch.batch_id)
     now_s = now_ms() // 1000
     live = [r for r in rows if int(r.get("ttl", now_s + 1)) > now_s]  # TTL deletes late
     # "#C#" rows are v1.1 conflict snapshots (48 h TTL); they are no longer read.
-    chunk_rows = sorted((r for r in live if "#C#" not in r["sk"]), key=lambda r: r["sk"])
+    chunk_rows = [r for r in live if "#C#" not in r["sk"]]
     batch.results, batch.chunks = [], 0
     for row in chunk_rows:
         if row["reqHash"] != batch.req_hash:
@@ -166,12 +156,10 @@ def _load_committed(table: Table, batch: _Batch) -> None:
 def _current_for_conflicts(table: Table, batch: _Batch) -> None:
     """Fill each replayed conflict's `current` from the item's row as it is now."""
     conflicts = [r for r in batch.results if r["status"] == "conflict"]
-    for start in range(0, len(conflicts), MAX_BATCH_GET):
-        group = conflicts[start : start + MAX_BATCH_GET]
-        rows = table.batch_get([keys.item_key(batch.vault_id, r["id"]) for r in group])
-        current = {row["id"]: wire_item(row) for row in rows}
-        for result in group:
-            result["current"] = current.get(result["id"])
+    rows = item_rows.get_many(table, batch.vault_id, [r["id"] for r in conflicts])
+    for result in conflicts:
+        row = rows.get(result["id"])
+        result["current"] = wire_item(row) if row is not None else None
 
 
 def _commit_next_chunk(table: Table, batch: _Batch, head: int) -> int:
@@ -208,23 +196,15 @@ def _read_state(
 ) -> int:
     """One strongly consistent BatchGetItem: the head and the rows of previously seen items."""
     wanted = [i.id for i in candidates if i.baseVersion > 0 or i.id in known]
-    rows = table.batch_get(
-        [keys.meta_key(batch.vault_id)] + [keys.item_key(batch.vault_id, i) for i in wanted]
-    )
+    meta, rows = item_rows.get_with_head(table, batch.vault_id, wanted)
     known.clear()
     for item_id in wanted:
-        known[item_id] = None
-    head = None
-    for row in rows:
-        if row["sk"] == keys.META_SK:
-            if row.get("keyDid") != batch.key_did:
-                raise ApiError(ErrorCode.UNAUTHORIZED, "The session ended; sign in again.")
-            head = int(row["seq"])
-        else:
-            known[row["id"]] = row
-    if head is None:
+        known[item_id] = rows.get(item_id)
+    if meta is None:
         raise ApiError(ErrorCode.VAULT_NOT_FOUND, "No vault is registered for this Key DID.")
-    return head
+    if meta.get("keyDid") != batch.key_did:
+        raise ApiError(ErrorCode.UNAUTHORIZED, "The session ended; sign in again.")
+    return int(meta["seq"])
 
 
 ITEM = "item:"  # action names of item writes: ITEM + item id
@@ -251,7 +231,7 @@ def _plan(
     now = now_ms()
     results: list[dict[str, Any]] = []
     compact: list[dict[str, Any]] = []
-    item_puts: list[tuple[str, dict[str, Any]]] = []
+    item_puts: list[tuple[str, dict[str, Any], int]] = []
     budget = TXN_BYTE_BUDGET
     version = head
     d_items = d_tombs = 0
@@ -272,24 +252,16 @@ def _plan(
             d_items += (0 if item.deleted else 1) - (1 if old_live else 0)
             d_tombs += (1 if item.deleted else 0) - (1 if old_tomb else 0)
             wrote_tombstone = wrote_tombstone or item.deleted
-            put: dict[str, Any] = {
-                "Item": item_row(
-                    batch.vault_id,
-                    item.id,
-                    version,
-                    item.deleted,
-                    item.ciphertext,
-                    batch.replica_id,
-                    now,
-                ),
-                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-            }
-            if item.baseVersion == 0:
-                put["ConditionExpression"] = "attribute_not_exists(pk)"
-            else:
-                put["ConditionExpression"] = "ver = :base"
-                put["ExpressionAttributeValues"] = {":base": to_av(item.baseVersion)}
-            item_puts.append((ITEM + item.id, {"Put": put}))
+            row = item_rows.item_row(
+                batch.vault_id,
+                item.id,
+                version,
+                item.deleted,
+                item.ciphertext,
+                batch.replica_id,
+                now,
+            )
+            item_puts.append((ITEM + item.id, row, item.baseVersion))
             results.append({"id": item.id, "status": "accepted", "version": version})
             compact.append({"i": item.id, "v": version})
             continue
@@ -299,68 +271,41 @@ def _plan(
         compact.append({"i": item.id})
     new_head = version
     chunk_record = {
-        "pk": keys.vault_pk(batch.vault_id),
-        "sk": keys.batch_chunk_sk(batch.replica_id, batch.batch_id, batch.chunks),
         "reqHash": batch.req_hash,
         "start": len(batch.results),
         "count": len(results),
         "results": json.dumps(compact, separators=(",", ":")),
         "watermark": new_head,
-        "committedAt": now,
-        "ttl": now // 1000 + BATCH_TTL_S,
     }
     txn = Transaction()
     # The session's checks are part of the commit (§3): the head's keyDid (on "seq"), the writer's
     # device row, and the session row itself (a logout or revoke in flight wins or loses
     # as a whole). Cancellations are decided by these names, never by position.
-    head_set = "SET seq = :new"
-    head_values = {
-        ":new": to_av(new_head),
-        ":head": to_av(head),
-        ":di": to_av(d_items),
-        ":dt": to_av(d_tombs),
-        ":key": to_av(batch.key_did),
-    }
-    if wrote_tombstone:
+    vault_heads.add_advance(
+        txn,
+        batch.vault_id,
+        head=head,
+        new_head=new_head,
+        key_did=batch.key_did,
+        d_items=d_items,
+        d_tombstones=d_tombs,
         # The purge index learns when this vault's oldest tombstone is due (retention.py).
-        head_set += ", " + MARK_IF_ABSENT
-        head_values.update(mark_values(batch.vault_id, now + batch.retention_ms))
-    txn.add(
-        "seq",
-        {
-            "Update": {
-                "Key": keys.meta_key(batch.vault_id),
-                "UpdateExpression": head_set + " ADD nItems :di, nTombstones :dt",
-                "ConditionExpression": "seq = :head AND keyDid = :key",
-                "ExpressionAttributeValues": head_values,
-            }
-        },
+        purge_due_ms=now + batch.retention_ms if wrote_tombstone else None,
     )
-    txn.add(
-        "caller",
-        {
-            "Update": {
-                "Key": keys.device_key(batch.vault_id, batch.replica_id),
-                "UpdateExpression": "SET lastPushAt = :now, lastSeenAt = :now",
-                "ConditionExpression": "attribute_exists(pk) AND attribute_not_exists(revokedAt)",
-                "ExpressionAttributeValues": {":now": to_av(now)},
-            }
-        },
-    )
-    txn.add(
-        "chunk",
-        {
-            "Put": {
-                "Item": to_item(chunk_record),
-                "ConditionExpression": "attribute_not_exists(pk) OR #ttl < :nows",
-                "ExpressionAttributeNames": {"#ttl": "ttl"},
-                "ExpressionAttributeValues": {":nows": to_av(now // 1000)},
-            }
-        },
+    device_rows.add_pushed(txn, batch.vault_id, batch.replica_id, now)
+    batch_records.add_chunk(
+        txn,
+        batch.vault_id,
+        batch.replica_id,
+        batch.batch_id,
+        batch.chunks,
+        chunk_record,
+        now,
+        BATCH_TTL_S,
     )
     add_session_guards(txn, batch.principal, head=False, caller_device=False)
-    for name, action in item_puts:
-        txn.add(name, action)
+    for name, row, base_version in item_puts:
+        item_rows.add_write(txn, name, row, base_version)
     return _Plan(txn, results, new_head)
 
 
@@ -375,13 +320,13 @@ def _on_cancel(
     ended = session_ended(cancelled)  # "caller" (device revoked) or "session" (ended)
     if ended is not None:
         raise ended from cancelled
-    if "chunk" in failed:
+    if CHUNK in failed:
         _load_committed(table, batch)  # the same batch committed this chunk concurrently
         return "resume"
     clashes = [name.removeprefix(ITEM) for name in failed if name.startswith(ITEM)]
     for item_id in clashes:
         known[item_id] = cancelled.old.get(ITEM + item_id)
-    if "seq" in failed or any(cancelled.old.get(ITEM + i) is None for i in clashes):
+    if SEQ in failed or any(cancelled.old.get(ITEM + i) is None for i in clashes):
         for item_id in clashes:
             known.setdefault(item_id, None)
         return "reread"  # the head moved, or we need the clashing rows: read them consistently

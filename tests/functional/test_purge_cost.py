@@ -13,8 +13,8 @@ import pytest
 
 from chalicelib.clock import DAY_MS, now_ms
 from chalicelib.store import keys, tombstones
+from chalicelib.store.item_rows import item_row
 from chalicelib.store.table import Table, to_item
-from chalicelib.sync.items import item_row
 from chalicelib.sync.retention import purge_all, purge_vault
 from chalicelib.vaults import EMPTY_COUNTS
 from tests.functional.sync_helpers import batch, live, tomb
