@@ -9,9 +9,6 @@ whose keyDid is not META.keyDid, and push commits are conditional on it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
-
-from botocore.exceptions import ClientError
 
 from chalicelib.clock import now_ms
 from chalicelib.errors import ApiError, ErrorCode, unavailable
@@ -22,9 +19,10 @@ from chalicelib.shared.encoding import b64url_decode
 from chalicelib.shared.limits import MIN_KDF_ITERATIONS
 from chalicelib.shared.messages import rotate_message, verify
 from chalicelib.shared.models.vault import RotateRequest
-from chalicelib.store import keys
-from chalicelib.store.table import Item, Table, cancellation_codes, error_code, to_av, to_item
-from chalicelib.vaults import is_registered, key_record, unkey
+from chalicelib.store import key_pointers, vault_heads
+from chalicelib.store.table import Item, Table
+from chalicelib.store.txn import Cancelled, Transaction
+from chalicelib.vaults import is_registered, key_record
 
 MAX_ATTEMPTS = 3  # a lost race on the new key's pointer is re-read and decided again
 
@@ -72,11 +70,9 @@ def rotate(
         target = _target(table, vault_id, req.newKeyDid)
         now = now_ms()
         try:
-            table.transact(_actions(vault_id, old, req, target, now))
-        except ClientError as exc:
-            if error_code(exc) != "TransactionCanceledException":
-                raise
-            meta = _after_cancel(table, vault_id, old, cancellation_codes(exc), exc)
+            _transaction(vault_id, old, req, target, now).commit(table)
+        except Cancelled as cancelled:
+            meta = _after_cancel(table, vault_id, old, cancelled)
             continue  # the new key's pointer changed under us: decide again on fresh reads
         return req.newKeyDid, now
     raise unavailable()
@@ -98,7 +94,7 @@ def _target(table: Table, vault_id: str, new_key_did: str) -> _Target:
     other = str(record["vaultId"])
     if other == vault_id:
         raise _taken()
-    other_meta = table.get(keys.meta_key(other))
+    other_meta = vault_heads.get(table, other)
     if is_registered(other_meta):
         raise _taken()
     # The new key has signed in before (which allocates an empty vault) but never registered:
@@ -106,89 +102,40 @@ def _target(table: Table, vault_id: str, new_key_did: str) -> _Target:
     return _Target(other)
 
 
-def _actions(
+def _transaction(
     vault_id: str, old: str, req: RotateRequest, target: _Target, now: int
-) -> list[dict[str, Any]]:
-    sets = ["keyDid = :new", "rotatedAt = :now"]
-    values: dict[str, Any] = {":new": req.newKeyDid, ":old": old, ":now": now}
-    condition = "keyDid = :old AND attribute_exists(saltHex)"
-    if req.verifier is not None:
-        sets.append("verifier = :verifier")
-        values[":verifier"] = req.verifier
-    if req.publicKeys is not None:
-        sets.append("publicKeys = :pk")
-        values[":pk"] = req.publicKeys
-    if req.kdf is not None:
-        sets.append("kdfIterations = :it")
-        values[":it"] = req.kdf.iterations
-        # Checked before, guarded here: a concurrent change cannot lower the iterations.
-        condition += " AND (attribute_not_exists(kdfIterations) OR kdfIterations <= :it)"
-    actions: list[dict[str, Any]] = [
-        {
-            "Update": {
-                "Key": keys.meta_key(vault_id),
-                "UpdateExpression": "SET " + ", ".join(sets),
-                "ConditionExpression": condition,
-                "ExpressionAttributeValues": {k: to_av(v) for k, v in values.items()},
-            }
-        },
-        {
-            # Retired pointers keep vaultId: webhooks naming the old key still find the vault.
-            "Update": {
-                "Key": keys.key_pk(old),
-                "UpdateExpression": "SET retiredAt = :now",
-                "ConditionExpression": "vaultId = :v AND attribute_not_exists(retiredAt)",
-                "ExpressionAttributeValues": {":now": to_av(now), ":v": to_av(vault_id)},
-            }
-        },
-    ]
-    pointer = {**unkey(keys.key_pk(req.newKeyDid)), "vaultId": vault_id, "createdAt": now}
-    if target.orphan_vault is None:
-        actions.append(
-            {"Put": {"Item": to_item(pointer), "ConditionExpression": "attribute_not_exists(pk)"}}
-        )
-        return actions
-    actions.append(
-        {
-            "Put": {
-                "Item": to_item(pointer),
-                "ConditionExpression": "vaultId = :w AND attribute_not_exists(retiredAt)",
-                "ExpressionAttributeValues": {":w": to_av(target.orphan_vault)},
-            }
-        }
+) -> Transaction:
+    txn = Transaction()
+    vault_heads.add_rotate(
+        txn,
+        vault_id,
+        old_key=old,
+        new_key=req.newKeyDid,
+        now=now,
+        verifier=req.verifier,
+        public_keys=req.publicKeys,
+        kdf_iterations=req.kdf.iterations if req.kdf is not None else None,
     )
-    # Stronger than a ConditionCheck: besides proving the abandoned vault is still
-    # unregistered, taking its keyDid away ends the new key's existing sessions on it, so
-    # none of them can register or push into a vault that nothing points to any more.
-    actions.append(
-        {
-            "Update": {
-                "Key": keys.meta_key(target.orphan_vault),
-                "UpdateExpression": "REMOVE keyDid SET abandonedFor = :v",
-                "ConditionExpression": "attribute_not_exists(saltHex) AND keyDid = :new",
-                "ExpressionAttributeValues": {
-                    ":v": to_av(vault_id),
-                    ":new": to_av(req.newKeyDid),
-                },
-            }
-        }
-    )
-    return actions
+    key_pointers.add_retire(txn, old, vault_id, now)
+    key_pointers.add_point(txn, req.newKeyDid, vault_id, now, target.orphan_vault)
+    if target.orphan_vault is not None:
+        # Proves the abandoned vault is still unregistered, and ends the new key's existing
+        # sessions on it, so none can register or push into a vault nothing points to.
+        vault_heads.add_abandon(txn, target.orphan_vault, req.newKeyDid, vault_id)
+    return txn
 
 
-def _after_cancel(
-    table: Table, vault_id: str, old: str, codes: list[str], exc: ClientError
-) -> Item:
+def _after_cancel(table: Table, vault_id: str, old: str, cancelled: Cancelled) -> Item:
     """Explain a cancelled rotation from fresh reads; return the head to try again with."""
-    meta = table.get(keys.meta_key(vault_id))
+    meta = vault_heads.get(table, vault_id)
     if meta is None or meta.get("keyDid") != old:
-        raise _session_ended() from exc  # another rotation won: this session is over
+        raise _session_ended() from cancelled  # another rotation won: this session is over
     if not is_registered(meta):
         raise ApiError(
             ErrorCode.VAULT_NOT_FOUND, "No vault is registered for this Key DID."
-        ) from exc
-    if codes[:1] == ["ConditionalCheckFailed"]:
+        ) from cancelled
+    if vault_heads.HEAD in cancelled.failed:
         return meta  # kdf raised concurrently: _check_kdf decides on the fresh head
-    if len(codes) > 1 and codes[1] == "ConditionalCheckFailed":
-        raise _session_ended() from exc  # the old pointer is retired already
+    if key_pointers.RETIRED in cancelled.failed:
+        raise _session_ended() from cancelled  # the old pointer is retired already
     return meta

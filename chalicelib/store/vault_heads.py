@@ -92,3 +92,61 @@ def add_key_check(txn: Transaction, vault_id: str, key_did: str) -> None:
             }
         },
     )
+
+
+ORPHAN = "orphan"  # the abandoned vault's head in a rotation
+
+
+def add_rotate(
+    txn: Transaction,
+    vault_id: str,
+    *,
+    old_key: str,
+    new_key: str,
+    now: int,
+    verifier: str | None,
+    public_keys: Any,
+    kdf_iterations: int | None,
+) -> None:
+    """Move a registered vault from `old_key` to `new_key` with its new public material; the
+    KDF iterations can only stay or go up, even against a concurrent change."""
+    sets = ["keyDid = :new", "rotatedAt = :now"]
+    values: dict[str, Any] = {":new": new_key, ":old": old_key, ":now": now}
+    condition = "keyDid = :old AND attribute_exists(saltHex)"
+    if verifier is not None:
+        sets.append("verifier = :verifier")
+        values[":verifier"] = verifier
+    if public_keys is not None:
+        sets.append("publicKeys = :pk")
+        values[":pk"] = public_keys
+    if kdf_iterations is not None:
+        sets.append("kdfIterations = :it")
+        values[":it"] = kdf_iterations
+        condition += " AND (attribute_not_exists(kdfIterations) OR kdfIterations <= :it)"
+    txn.add(
+        HEAD,
+        {
+            "Update": {
+                "Key": keys.meta_key(vault_id),
+                "UpdateExpression": "SET " + ", ".join(sets),
+                "ConditionExpression": condition,
+                "ExpressionAttributeValues": {k: to_av(v) for k, v in values.items()},
+            }
+        },
+    )
+
+
+def add_abandon(txn: Transaction, orphan_vault: str, key_did: str, for_vault: str) -> None:
+    """Take `key_did` away from an unregistered vault (abandoned for `for_vault`): stronger
+    than a check, it also ends that key's sessions on the abandoned vault."""
+    txn.add(
+        ORPHAN,
+        {
+            "Update": {
+                "Key": keys.meta_key(orphan_vault),
+                "UpdateExpression": "REMOVE keyDid SET abandonedFor = :v",
+                "ConditionExpression": "attribute_not_exists(saltHex) AND keyDid = :new",
+                "ExpressionAttributeValues": {":v": to_av(for_vault), ":new": to_av(key_did)},
+            }
+        },
+    )
