@@ -14,11 +14,9 @@ from chalicelib.errors import ApiError, ErrorCode, unavailable
 from chalicelib.identity import Principal, add_session_guards, commit_guarded
 from chalicelib.shared.encoding import EncodingError, b64url_decode, b64url_encode
 from chalicelib.shared.limits import DEVICE_PAGE
-from chalicelib.store import keys
-from chalicelib.store.table import Item, Table, to_av
+from chalicelib.store import device_rows, vault_heads
+from chalicelib.store.table import Item, Table
 from chalicelib.store.txn import Cancelled, Transaction
-
-_DEVICE_PREFIX = keys.device_sk("")
 
 
 def _not_found() -> ApiError:
@@ -49,11 +47,7 @@ def list_devices(
     after = _decode_cursor(cursor)
     if principal.vault_id is None:
         return [], None  # a retired key's session owns no vault, hence no devices
-    rows = table.query_all(
-        "pk = :pk AND begins_with(sk, :prefix)",
-        {":pk": keys.vault_pk(principal.vault_id), ":prefix": _DEVICE_PREFIX},
-    )
-    ordered = sorted(rows, key=_order)
+    ordered = sorted(device_rows.all_of(table, principal.vault_id), key=_order)
     if after is not None:
         ordered = [row for row in ordered if _order(row) > after]
     page = ordered[:DEVICE_PAGE]
@@ -87,30 +81,17 @@ def rename(table: Table, principal: Principal, replica_id: str, name: str) -> di
     own = replica_id == principal.replica_id
     txn = Transaction()
     add_session_guards(txn, principal, caller_device=not own)
-    # Without attribute_exists an UpdateItem would create a half-row for an unknown id.
-    condition = "attribute_exists(pk)" + (" AND attribute_not_exists(revokedAt)" if own else "")
-    txn.add(
-        "device",
-        {
-            "Update": {
-                "Key": keys.device_key(principal.vault_id, replica_id),
-                "UpdateExpression": "SET #name = :name",
-                "ConditionExpression": condition,
-                "ExpressionAttributeNames": {"#name": "name"},
-                "ExpressionAttributeValues": {":name": to_av(name)},
-            }
-        },
-    )
+    device_rows.add_rename(txn, principal.vault_id, replica_id, name, not_revoked=own)
     try:
         commit_guarded(table, txn)
     except Cancelled as cancelled:
-        if "device" not in cancelled.failed:
+        if device_rows.DEVICE not in cancelled.failed:
             raise unavailable() from cancelled  # a conflicting transaction: safe to retry
-        row = table.get(keys.device_key(principal.vault_id, replica_id))
+        row = device_rows.get(table, principal.vault_id, replica_id)
         if row is not None and own:
             raise ApiError(ErrorCode.SESSION_REVOKED, "This device was revoked.") from cancelled
         raise _not_found() from cancelled
-    row = table.get(keys.device_key(principal.vault_id, replica_id))
+    row = device_rows.get(table, principal.vault_id, replica_id)
     assert row is not None
     return device_view(row, principal)
 
@@ -128,41 +109,18 @@ def revoke(table: Table, principal: Principal, replica_id: str) -> dict[str, Any
     own = replica_id == principal.replica_id
     txn = Transaction()
     add_session_guards(txn, principal, head=False, caller_device=not own)
-    txn.add(
-        "device",
-        {
-            "Update": {
-                "Key": keys.device_key(vault_id, replica_id),
-                "UpdateExpression": "SET revokedAt = :now",
-                "ConditionExpression": "attribute_exists(pk) AND attribute_not_exists(revokedAt)",
-                "ExpressionAttributeValues": {":now": to_av(now_ms())},
-            }
-        },
-    )
-    txn.add(
-        "head",
-        {
-            "Update": {
-                "Key": keys.meta_key(vault_id),
-                "UpdateExpression": "ADD nDevices :minus",
-                "ConditionExpression": "keyDid = :key",
-                "ExpressionAttributeValues": {
-                    ":minus": to_av(-1),
-                    ":key": to_av(principal.key_did),
-                },
-            }
-        },
-    )
+    device_rows.add_revoke(txn, vault_id, replica_id, now_ms())
+    vault_heads.add_device_revoked(txn, vault_id, principal.key_did)
     try:
         commit_guarded(table, txn)
     except Cancelled as cancelled:
-        if "device" not in cancelled.failed:
+        if device_rows.DEVICE not in cancelled.failed:
             raise unavailable() from cancelled  # a conflicting transaction: safe to retry
         # Unknown, or revoked already: a consistent read tells which (rows are never deleted).
-        row = table.get(keys.device_key(vault_id, replica_id))
+        row = device_rows.get(table, vault_id, replica_id)
         if row is None:
             raise _not_found() from cancelled
         return device_view(row, principal)
-    row = table.get(keys.device_key(vault_id, replica_id))
+    row = device_rows.get(table, vault_id, replica_id)
     assert row is not None
     return device_view(row, principal)

@@ -11,8 +11,8 @@ from chalicelib.identity import Principal, add_session_guards, commit_guarded
 from chalicelib.settings import Settings
 from chalicelib.shared.limits import KDF_ALGORITHM, MIN_KDF_ITERATIONS
 from chalicelib.shared.models.vault import RegisterRequest
-from chalicelib.store import keys
-from chalicelib.store.table import Item, Table, to_av
+from chalicelib.store import device_rows, key_pointers, vault_heads
+from chalicelib.store.table import Item, Table
 from chalicelib.store.txn import Cancelled, Transaction
 from chalicelib.vaults import is_registered, key_record
 
@@ -42,66 +42,36 @@ def register(
     require_premium(principal.meta, settings)
     now = now_ms()
     iterations = req.kdf.iterations if req.kdf else None
-    sets = [
-        "registeredAt = if_not_exists(registeredAt, :now)",
-        "saltHex = :salt",
-        "kdfAlgorithm = if_not_exists(kdfAlgorithm, :alg)",
-        "kdfIterations = if_not_exists(kdfIterations, :it)",
-    ]
-    values: dict[str, Any] = {
-        ":now": now,
-        ":salt": req.saltHex,
-        ":alg": KDF_ALGORITHM,
-        ":it": iterations or MIN_KDF_ITERATIONS,
-        ":key": principal.key_did,
-    }
-    if req.verifier is not None:
-        sets.append("verifier = :verifier")
-        values[":verifier"] = req.verifier
-    if req.publicKeys is not None:
-        sets.append("publicKeys = :pk")
-        values[":pk"] = req.publicKeys
-    # One conditional write decides: a first registration, or the same salt (and kdf when
-    # given) again. The keyDid check stops a write racing with a rotation.
-    condition = "keyDid = :key AND (attribute_not_exists(saltHex) OR saltHex = :salt)"
-    if iterations is not None:
-        condition += " AND (attribute_not_exists(kdfIterations) OR kdfIterations = :it)"
-    if not proven and req.verifier is not None:
-        condition += " AND (attribute_not_exists(registeredAt) OR verifier = :verifier)"
-    if not proven and req.publicKeys is not None:
-        condition += " AND (attribute_not_exists(registeredAt) OR publicKeys = :pk)"
-    sets_expr = "SET " + ", ".join(sets) + " REMOVE #ttl"
-    # A vault's first registration ends the 24 h lifetime of what its key wrote before
-    # (§3): the TTLs of the head, the key's pointer and the devices go in the same commit,
-    # which also fails if that lifetime is over already (DynamoDB deletes expired rows late).
-    condition += " AND (attribute_not_exists(#ttl) OR #ttl > :nows)"
-    values[":nows"] = now // 1000
     txn = Transaction()
-    txn.add(
-        "meta",
-        {
-            "Update": {
-                "Key": keys.meta_key(principal.vault_id),
-                "UpdateExpression": sets_expr,
-                "ConditionExpression": condition,
-                "ExpressionAttributeNames": {"#ttl": "ttl"},
-                "ExpressionAttributeValues": {k: to_av(v) for k, v in values.items()},
-            }
-        },
+    vault_heads.add_register(
+        txn,
+        principal.vault_id,
+        key_did=principal.key_did,
+        salt_hex=req.saltHex,
+        kdf_algorithm=KDF_ALGORITHM,
+        kdf_iterations=iterations or MIN_KDF_ITERATIONS,
+        iterations_given=iterations is not None,
+        verifier=req.verifier,
+        public_keys=req.publicKeys,
+        proven=proven,
+        now=now,
     )
+    # The first registration also ends the 24 h lifetime of the key's pointer and devices
+    # (§3) in the same commit.
     own_device_updated = False
     if not principal.registered:
-        txn.add("key", _keep(keys.key_pk(principal.key_did), principal.vault_id, now))
+        key_pointers.add_keep(txn, principal.key_did, principal.vault_id, now)
         for replica_id in _devices_with_ttl(table, principal.vault_id)[:MAX_DEVICE_UPDATES]:
             own = replica_id == principal.replica_id
             own_device_updated = own_device_updated or own
-            key = keys.device_key(principal.vault_id, replica_id)
-            txn.add(f"device:{replica_id}", _keep(key, None, now, not_revoked=own))
+            device_rows.add_keep(
+                txn, f"device:{replica_id}", principal.vault_id, replica_id, now, not_revoked=own
+            )
     add_session_guards(txn, principal, head=False, caller_device=not own_device_updated)
     try:
         commit_guarded(table, txn)
     except Cancelled as cancelled:
-        if "meta" in cancelled.failed:
+        if vault_heads.REGISTER in cancelled.failed:
             raise _conflict(table, principal, req) from cancelled
         if cancelled.failed:  # the key's pointer expired or moved, or a device went away
             raise ApiError(ErrorCode.UNAUTHORIZED, "The session ended; sign in again.") from (
@@ -111,7 +81,7 @@ def register(
     if principal.registered:
         assert principal.meta is not None
         return int(principal.meta["registeredAt"]), False
-    meta = table.get(keys.meta_key(principal.vault_id)) or {}
+    meta = vault_heads.get(table, principal.vault_id) or {}
     registered_at = int(meta.get("registeredAt") or now)
     return registered_at, registered_at == now
 
@@ -120,39 +90,14 @@ MAX_DEVICE_UPDATES = 90  # leaves room in the 100-action transaction
 
 
 def _devices_with_ttl(table: Table, vault_id: str) -> list[str]:
-    rows = table.query_all(
-        "pk = :pk AND begins_with(sk, :prefix)",
-        {":pk": keys.vault_pk(vault_id), ":prefix": keys.device_sk("")},
-    )
+    rows = device_rows.all_of(table, vault_id)
     now_s = now_ms() // 1000
     return [str(row["replicaId"]) for row in rows if "ttl" in row and int(row["ttl"]) > now_s]
 
 
-def _keep(
-    key: dict[str, dict[str, str]], vault_id: str | None, now: int, not_revoked: bool = False
-) -> dict[str, Any]:
-    """REMOVE ttl from a row, conditional on it being alive (and, for a pointer, ours)."""
-    condition = "attribute_exists(pk) AND (attribute_not_exists(#ttl) OR #ttl > :nows)"
-    values: dict[str, Any] = {":nows": to_av(now // 1000)}
-    if vault_id is not None:
-        condition += " AND vaultId = :v AND attribute_not_exists(retiredAt)"
-        values[":v"] = to_av(vault_id)
-    if not_revoked:
-        condition += " AND attribute_not_exists(revokedAt)"
-    return {
-        "Update": {
-            "Key": key,
-            "UpdateExpression": "REMOVE #ttl",
-            "ConditionExpression": condition,
-            "ExpressionAttributeNames": {"#ttl": "ttl"},
-            "ExpressionAttributeValues": values,
-        }
-    }
-
-
 def _conflict(table: Table, principal: Principal, req: RegisterRequest) -> ApiError:
     assert principal.vault_id is not None
-    meta = table.get(keys.meta_key(principal.vault_id)) or {}
+    meta = vault_heads.get(table, principal.vault_id) or {}
     expired = "ttl" in meta and int(meta["ttl"]) <= now_ms() // 1000  # never registered, 24 h
     if meta.get("keyDid") != principal.key_did or expired:
         return ApiError(ErrorCode.UNAUTHORIZED, "The session ended; sign in again.")
@@ -174,7 +119,7 @@ def bootstrap(table: Table, key_did: str) -> dict[str, Any]:
     record = key_record(table, key_did)
     if record is None or "retiredAt" in record:
         raise ApiError(ErrorCode.VAULT_NOT_FOUND, _NOT_FOUND)
-    meta = table.get(keys.meta_key(str(record["vaultId"])))
+    meta = vault_heads.get(table, str(record["vaultId"]))
     if not is_registered(meta) or meta is None or meta.get("keyDid") != key_did:
         raise ApiError(ErrorCode.VAULT_NOT_FOUND, _NOT_FOUND)
     return bootstrap_view(meta)

@@ -5,12 +5,11 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from chalicelib.clock import now_ms
+from chalicelib.errors import unavailable
 from chalicelib.shared.limits import UNREGISTERED_LIFETIME_MS
-from chalicelib.store import keys
-from chalicelib.store.table import Item, Table, to_item
+from chalicelib.store import key_pointers
+from chalicelib.store.table import Item, Table
 
 EMPTY_COUNTS = {
     "seq": 0,
@@ -26,7 +25,7 @@ EMPTY_COUNTS = {
 
 
 def key_record(table: Table, key_did: str) -> Item | None:
-    return table.get(keys.key_pk(key_did))
+    return key_pointers.get(table, key_did)
 
 
 def vault_id_for(table: Table, key_did: str, *, allocate: bool) -> tuple[str | None, bool]:
@@ -60,52 +59,13 @@ def _allocate(table: Table, key_did: str) -> Item:
     vault_id = secrets.token_hex(16)
     now = now_ms()
     ttl = unregistered_ttl(now)
-    key_row = {**_unkey(keys.key_pk(key_did)), "vaultId": vault_id, "createdAt": now, "ttl": ttl}
-    meta_row: dict[str, Any] = {
-        **_unkey(keys.meta_key(vault_id)),
-        "keyDid": key_did,
-        "createdAt": now,
-        "ttl": ttl,
-        **EMPTY_COUNTS,
-    }
-    try:
-        table.transact(
-            [
-                {
-                    "Put": {
-                        "Item": to_item(key_row),
-                        # An expired pointer of a key that never registered is replaced.
-                        "ConditionExpression": "attribute_not_exists(pk) OR "
-                        "(attribute_exists(#ttl) AND #ttl <= :nows)",
-                        "ExpressionAttributeNames": {"#ttl": "ttl"},
-                        "ExpressionAttributeValues": {":nows": {"N": str(now // 1000)}},
-                    }
-                },
-                {
-                    "Put": {
-                        "Item": to_item(meta_row),
-                        "ConditionExpression": "attribute_not_exists(pk)",
-                    }
-                },
-            ]
-        )
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
-            raise
-        existing = key_record(table, key_did)  # another request allocated it first
-        if existing is None or _expired(existing):
-            raise
-        return existing
-    return key_row
-
-
-def _unkey(key: dict[str, dict[str, str]]) -> dict[str, str]:
-    return {name: value["S"] for name, value in key.items()}
-
-
-def unkey(key: dict[str, dict[str, str]]) -> dict[str, str]:
-    """A typed key as plain attributes (to spread into an item)."""
-    return _unkey(key)
+    head: dict[str, Any] = {"keyDid": key_did, "createdAt": now, "ttl": ttl, **EMPTY_COUNTS}
+    if key_pointers.allocate(table, key_did, vault_id, head, now):
+        return {"vaultId": vault_id, "createdAt": now, "ttl": ttl}
+    existing = key_record(table, key_did)  # another request allocated it first
+    if existing is None or _expired(existing):
+        raise unavailable()
+    return existing
 
 
 def vault_counts(meta: Item | None) -> dict[str, int]:

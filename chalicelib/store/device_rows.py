@@ -10,6 +10,7 @@ from typing import Any
 
 from chalicelib.store import keys
 from chalicelib.store.errors import ConditionFailed
+from chalicelib.store.lifetimes import keep_alive
 from chalicelib.store.table import Item, Table, to_av, to_item
 from chalicelib.store.txn import Transaction
 
@@ -87,3 +88,54 @@ def touch(table: Table, vault_id: str, replica_id: str, fields: dict[str, int]) 
         )
     except ConditionFailed:
         pass
+
+
+def all_of(table: Table, vault_id: str) -> list[Item]:
+    """Every device row of a vault, revoked ones included (strongly consistent Query)."""
+    return list(
+        table.query_all(
+            "pk = :pk AND begins_with(sk, :prefix)",
+            {":pk": keys.vault_pk(vault_id), ":prefix": keys.device_sk("")},
+        )
+    )
+
+
+def add_rename(
+    txn: Transaction, vault_id: str, replica_id: str, name: str, *, not_revoked: bool
+) -> None:
+    """Set a device's name, if the device exists (and, with not_revoked, is not revoked);
+    without attribute_exists an UpdateItem would create a half-row for an unknown id."""
+    txn.add(
+        DEVICE,
+        {
+            "Update": {
+                "Key": keys.device_key(vault_id, replica_id),
+                "UpdateExpression": "SET #name = :name",
+                "ConditionExpression": NOT_REVOKED if not_revoked else "attribute_exists(pk)",
+                "ExpressionAttributeNames": {"#name": "name"},
+                "ExpressionAttributeValues": {":name": to_av(name)},
+            }
+        },
+    )
+
+
+def add_revoke(txn: Transaction, vault_id: str, replica_id: str, now: int) -> None:
+    """Revoke a device once (a revoked or unknown one cancels the transaction)."""
+    txn.add(
+        DEVICE,
+        {
+            "Update": {
+                "Key": keys.device_key(vault_id, replica_id),
+                "UpdateExpression": "SET revokedAt = :now",
+                "ConditionExpression": NOT_REVOKED,
+                "ExpressionAttributeValues": {":now": to_av(now)},
+            }
+        },
+    )
+
+
+def add_keep(
+    txn: Transaction, name: str, vault_id: str, replica_id: str, now: int, *, not_revoked: bool
+) -> None:
+    """End a pre-registration device row's 24 h lifetime, if it has not passed."""
+    txn.add(name, keep_alive(keys.device_key(vault_id, replica_id), now, not_revoked=not_revoked))

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.store import keys
+from chalicelib.store.lifetimes import keep_alive
 from chalicelib.store.table import Item, Table, to_av, to_item
-from chalicelib.store.txn import Transaction
+from chalicelib.store.txn import Cancelled, Transaction
 
 POINTER = "pointer"  # the action name of a key pointer check
 
@@ -64,3 +65,41 @@ def add_point(
         put["ConditionExpression"] = "vaultId = :w AND attribute_not_exists(retiredAt)"
         put["ExpressionAttributeValues"] = {":w": to_av(taken_from)}
     txn.add(NEW, {"Put": put})
+
+
+KEEP = "key"  # the pointer's action name in a registration
+
+
+def add_keep(txn: Transaction, key_did: str, vault_id: str, now: int) -> None:
+    """End a pre-registration pointer's 24 h lifetime, if it has not passed and it still
+    points at this vault."""
+    txn.add(KEEP, keep_alive(keys.key_pk(key_did), now, vault_id=vault_id))
+
+
+def allocate(table: Table, key_did: str, vault_id: str, head: dict[str, Any], now: int) -> bool:
+    """A first contact's pointer and empty head, together; False if another request
+    allocated the key first. An expired pointer of a key that never registered is replaced."""
+    txn = Transaction()
+    pointer = {**keys.plain(keys.key_pk(key_did)), "vaultId": vault_id, "createdAt": now}
+    txn.add(
+        NEW,
+        {
+            "Put": {
+                "Item": to_item({**pointer, "ttl": head.get("ttl")}),
+                "ConditionExpression": "attribute_not_exists(pk) OR "
+                "(attribute_exists(#ttl) AND #ttl <= :nows)",
+                "ExpressionAttributeNames": {"#ttl": "ttl"},
+                "ExpressionAttributeValues": {":nows": to_av(now // 1000)},
+            }
+        },
+    )
+    row = {**keys.plain(keys.meta_key(vault_id)), **head}
+    txn.add(
+        "head",
+        {"Put": {"Item": to_item(row), "ConditionExpression": "attribute_not_exists(pk)"}},
+    )
+    try:
+        txn.commit(table)
+    except Cancelled:
+        return False
+    return True

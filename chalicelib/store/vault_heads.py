@@ -150,3 +150,84 @@ def add_abandon(txn: Transaction, orphan_vault: str, key_did: str, for_vault: st
             }
         },
     )
+
+
+def add_device_revoked(txn: Transaction, vault_id: str, key_did: str) -> None:
+    """Count one device fewer, if the vault still answers to `key_did`."""
+    txn.add(
+        HEAD,
+        {
+            "Update": {
+                "Key": keys.meta_key(vault_id),
+                "UpdateExpression": "ADD nDevices :minus",
+                "ConditionExpression": "keyDid = :key",
+                "ExpressionAttributeValues": {":minus": to_av(-1), ":key": to_av(key_did)},
+            }
+        },
+    )
+
+
+REGISTER = "meta"  # the head's action name in a registration
+
+
+def add_register(
+    txn: Transaction,
+    vault_id: str,
+    *,
+    key_did: str,
+    salt_hex: str,
+    kdf_algorithm: str,
+    kdf_iterations: int,
+    iterations_given: bool,
+    verifier: str | None,
+    public_keys: Any,
+    proven: bool,
+    now: int,
+) -> None:
+    """Register (or re-register) a vault: one conditional write decides a first registration
+    or the same salt (and kdf when given) again; the keyDid check stops a write racing a
+    rotation. Without a proof, verifier and public keys can be set once, never changed.
+
+    A first registration ends the 24 h lifetime of the head (§3), and fails if that
+    lifetime is over already (DynamoDB deletes expired rows late).
+    """
+    sets = [
+        "registeredAt = if_not_exists(registeredAt, :now)",
+        "saltHex = :salt",
+        "kdfAlgorithm = if_not_exists(kdfAlgorithm, :alg)",
+        "kdfIterations = if_not_exists(kdfIterations, :it)",
+    ]
+    values: dict[str, Any] = {
+        ":now": now,
+        ":salt": salt_hex,
+        ":alg": kdf_algorithm,
+        ":it": kdf_iterations,
+        ":key": key_did,
+        ":nows": now // 1000,
+    }
+    if verifier is not None:
+        sets.append("verifier = :verifier")
+        values[":verifier"] = verifier
+    if public_keys is not None:
+        sets.append("publicKeys = :pk")
+        values[":pk"] = public_keys
+    condition = "keyDid = :key AND (attribute_not_exists(saltHex) OR saltHex = :salt)"
+    if iterations_given:
+        condition += " AND (attribute_not_exists(kdfIterations) OR kdfIterations = :it)"
+    if not proven and verifier is not None:
+        condition += " AND (attribute_not_exists(registeredAt) OR verifier = :verifier)"
+    if not proven and public_keys is not None:
+        condition += " AND (attribute_not_exists(registeredAt) OR publicKeys = :pk)"
+    condition += " AND (attribute_not_exists(#ttl) OR #ttl > :nows)"
+    txn.add(
+        REGISTER,
+        {
+            "Update": {
+                "Key": keys.meta_key(vault_id),
+                "UpdateExpression": "SET " + ", ".join(sets) + " REMOVE #ttl",
+                "ConditionExpression": condition,
+                "ExpressionAttributeNames": {"#ttl": "ttl"},
+                "ExpressionAttributeValues": {k: to_av(v) for k, v in values.items()},
+            }
+        },
+    )
