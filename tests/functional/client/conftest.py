@@ -1,7 +1,8 @@
 """The reference client against the real app in-process (moto), behind a LyingServer.
 
-The moto world, table and bucket are tests/conftest.py's `aws`/`client` fixtures: one per
-test. The server is honest until a test calls one of its hooks.
+tests/conftest.py's `client` (the app in chalice.test.Client) runs here over one moto world
+per module, with a fresh table and bucket per test (`aws` below). The server is honest until
+a test calls one of its hooks.
 """
 
 from __future__ import annotations
@@ -16,7 +17,20 @@ from tests.helpers import AUDIENCE
 from tests.support.app_transport import AppTransport
 from tests.support.client_clock import PASSWORD, Clock
 from tests.support.lying_server import LyingServer
+from tests.support.moto_world import fresh_resources, moto_world
 from tests.support.server_state import ServerState
+
+
+@pytest.fixture(scope="module")
+def shared_moto() -> Iterator[None]:
+    with moto_world():
+        yield
+
+
+@pytest.fixture
+def aws(aws_env: None, shared_moto: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """This test's own table and bucket, in the module's moto world."""
+    fresh_resources(monkeypatch)
 
 
 @pytest.fixture
