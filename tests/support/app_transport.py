@@ -1,8 +1,9 @@
 """The real app in-process behind an httpx transport: what the reference client's tests talk to.
 
-API requests (the audience's host) go to `app.py`'s Chalice app through `chalice.test.Client`,
-over the moto world of tests/conftest.py (`aws`/`client` fixtures: our moto patches, table and
-bucket from infra/template.json). Requests to presigned object-storage URLs are played by
+API requests (the audience's host) go to `app.py`'s Chalice app through `chalice.test.Client`
+(tests/conftest.py's `client` fixture), over a moto world with our patches and the table and
+bucket of infra/template.json (tests/support/moto_world.py). Requests to presigned
+object-storage URLs are played by
 moto's S3, the same handler `mock_aws` gives boto3, so checksums, tags and `If-None-Match`
 behave as moto's S3 does. Nothing here leaves the process.
 

@@ -3,8 +3,9 @@
 `LyingServer` wraps the honest transport (`AppTransport`) like a proxy in front of the API.
 It is honest until a named hook is called; each hook rewrites what the real app really
 answered (issue 8: a server that lies about the KDF, salt or verifier at bootstrap, swaps or
-alters ciphertexts, replays an older revision, claims another audience) or answers one
-request itself with a protocol error, as a throttling proxy or a failing Lambda would.
+alters ciphertexts, replays an older revision, forges a deletion, claims another audience),
+or answers one request itself with a protocol error, as a throttling proxy or a failing
+Lambda would.
 It never changes what the app stores: a lie is only in what the client is served.
 """
 
@@ -102,6 +103,20 @@ class LyingServer(httpx.BaseTransport):
             return {**item, "ciphertext": self.revisions[item_id][index]}
 
         self._lie_on_items(replayed)
+
+    def forge_deletion(self, item_id: str) -> None:
+        """A pull serves this item as a tombstone with no ciphertext (a deletion nobody made)."""
+
+        def forged(body: Any) -> Any:
+            if not isinstance(body, dict) or "items" not in body:
+                return body
+            items = [
+                {**item, "deleted": True, "ciphertext": None} if item["id"] == item_id else item
+                for item in body["items"]
+            ]
+            return {**body, "items": items}
+
+        self._lies.append(lambda at, body: forged(body) if at == "/api/sync/pull" else body)
 
     def answer_once(self, path: str, code: ErrorCode, *, retry_after: int | None = None) -> None:
         """The next request under `path` is answered with this error; the app never sees it."""
