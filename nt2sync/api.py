@@ -37,6 +37,10 @@ def _retry_after(response: httpx.Response) -> float | None:
 
 MAX_DEVICE_PAGES = 100  # 10 000 devices: far past any honest vault (§7: 100 active)
 
+# The transport of an Api built without one; None is httpx's own (the network). Tests of the
+# CLI point it at the app in-process (tests/support/app_transport.py).
+default_transport: httpx.BaseTransport | None = None
+
 
 class Api:
     """Thin HTTP client for one server (base URL = audience)."""
@@ -52,6 +56,7 @@ class Api:
         self.audience = normalize_server(server)
         self.token: str | None = None
         self._sleep = sleep
+        transport = transport if transport is not None else default_transport
         self._http = httpx.Client(
             base_url=self.audience,
             transport=transport,

@@ -1,28 +1,24 @@
-"""Fixtures for the client's unit tests: the fake server behind an httpx.MockTransport."""
+"""Fixtures for the client's unit tests: local vaults only, no server (no transport at all)."""
 
 from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
 from nt2sync.engine import Client
-from tests.e2e.client_fakes import FakeServer
-from tests.unit.client.support import PASSWORD, Clock
+from tests.support.client_clock import PASSWORD, Clock
 
 
 @pytest.fixture
-def fake() -> FakeServer:
-    return FakeServer("https://sync.example.test")
-
-
-@pytest.fixture
-def make_client(tmp_path, fake):
+def make_client(tmp_path: Any) -> Iterator[Callable[..., Client]]:
     made: list[Client] = []
 
-    def make(name: str = "a", *, clock=None, password: str = PASSWORD) -> Client:
+    def make(name: str = "a", *, clock: Any = None, password: str = PASSWORD) -> Client:
         client = Client.init(
             tmp_path / f"{name}.sqlite3",
             password,
-            transport=fake.transport(),
             clock=clock or Clock(),
             sleep=lambda s: None,
             device_name=name,
@@ -32,25 +28,4 @@ def make_client(tmp_path, fake):
 
     yield make
     for client in made:
-        try:
-            client.close()
-        except Exception:
-            pass
-
-
-@pytest.fixture
-def join_client(tmp_path, fake):
-    def join(name: str, key_did: str, *, password: str = PASSWORD, clock=None) -> Client:
-        client, _ = Client.join(
-            tmp_path / f"{name}.sqlite3",
-            fake.audience,
-            key_did,
-            password,
-            transport=fake.transport(),
-            clock=clock or Clock(),
-            sleep=lambda s: None,
-            device_name=name,
-        )
-        return client
-
-    return join
+        client.close()

@@ -1,4 +1,4 @@
-"""Helpers shared by the client's unit tests."""
+"""What the reference client's tests share: their master password and a controllable clock."""
 
 from __future__ import annotations
 

@@ -1,37 +1,41 @@
-"""The sync engine against the in-memory fake server (PROTOCOL.md v1.1)."""
+"""The sync engine against the real app in-process (moto), behind a LyingServer."""
 
 from __future__ import annotations
 
 import pytest
 
+from chalicelib.errors import ErrorCode
+from chalicelib.premium import promo
+from chalicelib.shared.limits import SESSION_TTL_MS
+from chalicelib.store.table import Table
 from nt2sync import errors, sync
 from nt2sync.api import Api
 from nt2sync.engine import Client
-from tests.unit.client.support import PASSWORD, Clock
+from tests.support.client_clock import PASSWORD
 
 
 def bodies(client: Client) -> dict[str, str]:
     return {p["title"]: p["body"] for _, p in client.list_items()}
 
 
-def enabled(make_client, fake, name="a") -> Client:
+def enabled(make_client, server, name="a") -> Client:
     client = make_client(name)
-    client.enable(fake.audience, device_name=name)
+    client.enable(server.audience, device_name=name)
     return client
 
 
-def test_enable_push_join_pull(make_client, join_client, fake):
+def test_enable_push_join_pull(make_client, join_client, server, stored):
     # GIVEN a vault with two items, one deleted later
     a = make_client("a")
     keep = a.add_item("one", body="1")
     gone = a.add_item("two", body="2")
     # WHEN sync is enabled
-    summary = a.enable(fake.audience, device_name="laptop")
+    summary = a.enable(server.audience, device_name="laptop")
     # THEN the server holds ciphertext only, under the vault's own salt
-    vault = fake.vaults[a.meta.key_did]
-    assert vault.salt_hex == a.meta.salt_hex and vault.kdf["iterations"] == 100_000
+    vault = stored.vault(a.meta.key_did)
+    assert vault["saltHex"] == a.meta.salt_hex and vault["kdf"]["iterations"] == 100_000
     assert summary.pushed == 2 and a.vault.count_dirty() == 0
-    assert all("1" != i["ciphertext"] for i in vault.items.values())
+    assert all("1" != i["ciphertext"] for i in stored.items(a.meta.key_did).values())
     a.remove_item(gone)
     a.sync_now()
     # WHEN B joins with the password THEN it holds the same live items
@@ -41,8 +45,8 @@ def test_enable_push_join_pull(make_client, join_client, fake):
     assert b.meta.salt_hex == a.meta.salt_hex and b.meta.replica_id != a.meta.replica_id
 
 
-def test_concurrent_edits_converge_with_conflicted_copy(make_client, join_client, fake):
-    a = enabled(make_client, fake)
+def test_concurrent_edits_converge_with_conflicted_copy(make_client, join_client, server):
+    a = enabled(make_client, server)
     item = a.add_item("note", body="base")
     a.sync_now()
     b = join_client("b", a.meta.key_did)
@@ -62,8 +66,8 @@ def test_concurrent_edits_converge_with_conflicted_copy(make_client, join_client
     assert len(copies) == 1 and copies[0]["body"] == "from A"
 
 
-def test_remote_delete_vs_unpushed_edit_keeps_the_edit(make_client, join_client, fake):
-    a = enabled(make_client, fake)
+def test_remote_delete_vs_unpushed_edit_keeps_the_edit(make_client, join_client, server):
+    a = enabled(make_client, server)
     item = a.add_item("note", body="base")
     a.sync_now()
     b = join_client("b", a.meta.key_did)
@@ -77,8 +81,8 @@ def test_remote_delete_vs_unpushed_edit_keeps_the_edit(make_client, join_client,
         assert client.vault.get_item(item).deleted
 
 
-def test_local_delete_vs_remote_edit_keeps_the_edit(make_client, join_client, fake):
-    a = enabled(make_client, fake)
+def test_local_delete_vs_remote_edit_keeps_the_edit(make_client, join_client, server):
+    a = enabled(make_client, server)
     item = a.add_item("note", body="base")
     a.sync_now()
     b = join_client("b", a.meta.key_did)
@@ -89,8 +93,8 @@ def test_local_delete_vs_remote_edit_keeps_the_edit(make_client, join_client, fa
     assert a.get_item(item)["body"] == "edited on B"
 
 
-def test_push_retry_after_crash_reuses_batch_id(make_client, fake, monkeypatch):
-    a = enabled(make_client, fake)
+def test_push_retry_after_crash_reuses_batch_id(make_client, server, stored, monkeypatch):
+    a = enabled(make_client, server)
     a.add_item("x", body="1")
     # GIVEN the server accepted a batch but the client died before applying the result
     original = sync._apply_push
@@ -103,17 +107,17 @@ def test_push_retry_after_crash_reuses_batch_id(make_client, fake, monkeypatch):
         a.sync_now()
     pending = a.vault.pending_batch()
     assert pending is not None and a.vault.count_dirty() == 1
-    head = fake.vaults[a.meta.key_did].head
+    head = stored.watermark(a.meta.key_did)
     # WHEN the next sync runs
     monkeypatch.setattr(sync, "_apply_push", original)
     a.sync_now()
     # THEN the same batchId was replayed: nothing written twice, the item is clean
-    assert fake.vaults[a.meta.key_did].head == head
+    assert stored.watermark(a.meta.key_did) == head
     assert a.vault.pending_batch() is None and a.vault.count_dirty() == 0
 
 
-def test_resync_required_pulls_from_zero(make_client, join_client, fake):
-    a = enabled(make_client, fake)
+def test_resync_required_pulls_from_zero(make_client, join_client, server, stored):
+    a = enabled(make_client, server)
     a.add_item("x", body="1")
     a.sync_now()
     b = join_client("b", a.meta.key_did)
@@ -121,54 +125,53 @@ def test_resync_required_pulls_from_zero(make_client, join_client, fake):
     b.add_item("y", body="2")
     summary = b.sync_now()
     assert summary.pushed == 1
-    assert b.meta.watermark == fake.vaults[a.meta.key_did].head
+    assert b.meta.watermark == stored.watermark(a.meta.key_did)
     assert sorted(bodies(b)) == ["x", "y"]
 
 
-def test_rate_limit_is_backed_off_with_retry_after(make_client, fake):
-    a = enabled(make_client, fake)
+def test_rate_limit_is_backed_off_with_retry_after(make_client, server):
+    a = enabled(make_client, server)
     slept: list[float] = []
     a.sleep = slept.append
-    a._api = Api(fake.audience, transport=fake.transport(), sleep=slept.append)
+    a._api = Api(server.audience, transport=server, sleep=slept.append)
     a.add_item("x")
-    fake.fail_next.append(("/api/sync/push", 429, "rate_limited", {"Retry-After": "3"}))
-    fake.fail_next.append(("/api/sync/pull", 503, "unavailable", {"Retry-After": "1"}))
+    server.answer_once("/api/sync/push", ErrorCode.RATE_LIMITED, retry_after=3)
+    server.answer_once("/api/sync/pull", ErrorCode.UNAVAILABLE, retry_after=1)
     a.sync_now()
     assert slept == [3.0, 1.0] and a.vault.count_dirty() == 0
 
 
-def test_expired_session_is_renewed(make_client, fake):
-    a = enabled(make_client, fake)
-    for session in fake.sessions.values():
-        session["expiresAt"] = 0
+def test_expired_session_is_renewed(make_client, server, clock):
+    a = enabled(make_client, server)
+    clock(SESSION_TTL_MS + 60_000)  # the server's clock passes the session's expiry
     a.add_item("x")
     a.sync_now()
     assert a.vault.count_dirty() == 0
 
 
-def test_salt_conflict_changes_nothing(make_client, fake):
+def test_salt_conflict_changes_nothing(make_client, server, stored):
     a = make_client("a")
-    a.enable(fake.audience)
-    fake.vaults[a.meta.key_did].salt_hex = "00" * 16
-    b = Client.open(a.vault.path, transport=fake.transport())
+    a.enable(server.audience)
+    stored.overwrite_salt(a.meta.key_did, "00" * 16)
+    b = Client.open(a.vault.path, transport=server)
     b.unlock(PASSWORD)
     b.vault.set_meta(sync_enabled=0, server_url=None, token=None)
     with pytest.raises(errors.SaltMismatch, match="another salt"):
-        b.enable(fake.audience)
+        b.enable(server.audience)
     assert b.meta.sync_enabled is False and b.meta.server_url is None
     b.close()
 
 
-def test_audience_mismatch_is_refused(make_client, fake):
+def test_audience_mismatch_is_refused(make_client, server, stored):
     a = make_client("a")
-    fake.evil.audience = "https://other.example"
+    server.claim_audience("https://other.example")
     with pytest.raises(errors.AudienceMismatch, match="public URL"):
-        a.enable(fake.audience)
-    assert fake.vaults == {}
+        a.enable(server.audience)
+    assert stored.vault(a.meta.key_did) is None
 
 
-def test_password_change_locks_out_old_password(make_client, join_client, fake, tmp_path):
-    a = enabled(make_client, fake)
+def test_password_change_locks_out_old_password(make_client, join_client, server, stored, tmp_path):
+    a = enabled(make_client, server)
     a.add_item("x", body="1")
     a.sync_now()
     b = join_client("b", a.meta.key_did)
@@ -176,7 +179,7 @@ def test_password_change_locks_out_old_password(make_client, join_client, fake, 
     # WHEN A changes the master password
     new_did = a.change_password("pw-two")
     assert new_did != old_did and a.meta.key_did == new_did and a.meta.pending_rotation is None
-    assert new_did in fake.vaults and old_did in fake.retired
+    assert stored.is_current(new_did) and stored.is_retired(old_did)
     a.add_item("after", body="2")
     a.sync_now()
     # THEN B with the old password is told so
@@ -185,7 +188,7 @@ def test_password_change_locks_out_old_password(make_client, join_client, fake, 
         b.sync_now()
     b.close()
     # AND B with the new password adopts the new key and carries on (nothing lost)
-    b2 = Client.open(tmp_path / "b.sqlite3", transport=fake.transport(), sleep=lambda s: None)
+    b2 = Client.open(tmp_path / "b.sqlite3", transport=server, sleep=lambda s: None)
     b2.unlock("pw-two")
     assert b2.meta.key_did == new_did
     b2.sync_now()
@@ -193,12 +196,14 @@ def test_password_change_locks_out_old_password(make_client, join_client, fake, 
     assert sorted(bodies(a)) == sorted(bodies(b2)) == ["after", "from b", "x"]
     # AND the old password no longer opens A's vault
     with pytest.raises(errors.WrongPassword):
-        Client.open(tmp_path / "a.sqlite3", transport=fake.transport()).unlock(PASSWORD)
+        Client.open(tmp_path / "a.sqlite3", transport=server).unlock(PASSWORD)
     b2.close()
 
 
-def test_interrupted_rotation_is_finished_by_next_run(make_client, fake, tmp_path, monkeypatch):
-    a = enabled(make_client, fake)
+def test_interrupted_rotation_is_finished_by_next_run(
+    make_client, server, stored, tmp_path, monkeypatch
+):
+    a = enabled(make_client, server)
     old_did = a.meta.key_did
     original = Api.rotate
 
@@ -213,35 +218,35 @@ def test_interrupted_rotation_is_finished_by_next_run(make_client, fake, tmp_pat
     a.close()
     monkeypatch.setattr(Api, "rotate", original)
     # WHEN the next run unlocks with the new password
-    again = Client.open(tmp_path / "a.sqlite3", transport=fake.transport())
+    again = Client.open(tmp_path / "a.sqlite3", transport=server)
     again.unlock("pw-two")
     again.add_item("x")
     again.sync_now()
     # THEN the rotation is recognised as done and recorded locally
-    assert again.meta.pending_rotation is None and again.meta.key_did in fake.vaults
+    assert again.meta.pending_rotation is None and stored.is_current(again.meta.key_did)
     assert again.meta.key_did != old_did
     again.close()
 
 
-def test_interrupted_rotation_before_server_is_retried(make_client, fake, tmp_path, monkeypatch):
-    a = enabled(make_client, fake)
-    fake.fail_next.append(("/api/vault/rotate", 500, "internal", {}))
+def test_interrupted_rotation_before_server_is_retried(make_client, server, stored, tmp_path):
+    a = enabled(make_client, server)
+    server.answer_once("/api/vault/rotate", ErrorCode.INTERNAL_ERROR)
     with pytest.raises(errors.ServerError):
         a.change_password("pw-two")
     assert a.meta.pending_rotation is not None
     a.close()
     # the old password also finishes it (the pending record is sealed under the data key)
-    again = Client.open(tmp_path / "a.sqlite3", transport=fake.transport())
+    again = Client.open(tmp_path / "a.sqlite3", transport=server)
     again.unlock(PASSWORD)
     again.sync_now()
-    assert again.meta.pending_rotation is None and again.meta.key_did in fake.vaults
+    assert again.meta.pending_rotation is None and stored.is_current(again.meta.key_did)
     again.close()
     with pytest.raises(errors.WrongPassword):
-        Client.open(tmp_path / "a.sqlite3", transport=fake.transport()).unlock(PASSWORD)
+        Client.open(tmp_path / "a.sqlite3", transport=server).unlock(PASSWORD)
 
 
-def test_revoked_device_is_told_and_stops(make_client, join_client, fake):
-    a = enabled(make_client, fake)
+def test_revoked_device_is_told_and_stops(make_client, join_client, server):
+    a = enabled(make_client, server)
     b = join_client("b", a.meta.key_did)
     a.revoke_device(b.meta.replica_id)
     b.add_item("x")
@@ -250,8 +255,8 @@ def test_revoked_device_is_told_and_stops(make_client, join_client, fake):
     assert b.meta.sync_enabled is False
 
 
-def test_devices_and_premium(make_client, join_client, fake):
-    a = enabled(make_client, fake)
+def test_devices_and_premium(make_client, join_client, server):
+    a = enabled(make_client, server)
     b = join_client("b", a.meta.key_did)
     devices = {d["replicaId"]: d for d in a.devices()}
     assert set(devices) == {a.meta.replica_id, b.meta.replica_id}
@@ -260,73 +265,50 @@ def test_devices_and_premium(make_client, join_client, fake):
     assert a.premium("status")["source"] == "dev"
 
 
-def test_premium_required_then_redeem(make_client, fake):
-    fake.premium_required = True
-    fake.promos["FREE"] = 5
+def test_premium_required_then_redeem(make_client, server, monkeypatch):
+    monkeypatch.setenv("PREMIUM_SYNC_REQUIRED", "true")  # the stage variable prod sets
+    (code,) = promo.create_codes(Table(), duration_days=30, max_redemptions=5)
     a = make_client("a")
     with pytest.raises(errors.ClientError, match="Premium"):
-        a.enable(fake.audience)
-    a.use_server(fake.audience)
-    assert a.premium("redeem", "FREE")["active"] is True
-    a.enable(fake.audience)
+        a.enable(server.audience)
+    a.use_server(server.audience)
+    assert a.premium("redeem", code)["active"] is True
+    a.enable(server.audience)
     assert a.meta.sync_enabled
 
 
-def test_attachments_round_trip_and_reconcile(make_client, join_client, fake, tmp_path):
-    a = enabled(make_client, fake)
+def test_attachments_round_trip_and_reconcile(make_client, join_client, server, stored, tmp_path):
+    a = enabled(make_client, server)
     item = a.add_item("with file")
     src = tmp_path / "photo.bin"
     src.write_bytes(b"\x00secret bytes" * 100)
     att = a.add_attachment(item, src)
     a.sync_now()
-    vault = fake.vaults[a.meta.key_did]
-    assert b"secret" not in vault.blobs[att]
+    did = a.meta.key_did
+    assert b"secret" not in stored.blob(did, att)
     b = join_client("b", a.meta.key_did)
     assert b.get_attachment(att, tmp_path / "out.bin") == src.stat().st_size
     assert (tmp_path / "out.bin").read_bytes() == src.read_bytes()
     # disable, the server loses the blob, re-enable reconciles by re-uploading it
     a.disable()
-    del vault.attachments[att]
-    del vault.blobs[att]
-    summary = a.enable(fake.audience)
-    assert summary.attachments_uploaded == 1 and att in vault.blobs
+    b.call(lambda api: api.attachment_delete(att))  # the server's copy is gone
+    assert stored.blob(did, att) is None
+    summary = a.enable(server.audience)
+    assert summary.attachments_uploaded == 1 and stored.blob(did, att) is not None
     a.remove_attachment(att)
     a.sync_now()
-    assert att not in vault.blobs and a.attachment_refs() == []
-
-
-def test_backup_export_import(make_client, tmp_path):
-    a = make_client("a")
-    first = a.add_item("one", body="1")
-    a.add_item("two", body="2")
-    a.export_backup(tmp_path / "v.nt2backup")
-    restored, count = Client.import_new(
-        tmp_path / "r.sqlite3", tmp_path / "v.nt2backup", PASSWORD, clock=Clock()
-    )
-    assert count == 2 and bodies(restored) == bodies(a)
-    assert restored.meta.key_did == a.meta.key_did and restored.meta.sync_enabled is False
-    # merging into the same vault never overwrites a newer local edit
-    restored.clock.now += 10_000
-    restored.edit_item(first, body="newer")
-    assert restored.import_into(tmp_path / "v.nt2backup", PASSWORD) == 0
-    assert restored.get_item(first)["body"] == "newer"
-    other = make_client("other")
-    with pytest.raises(errors.ClientError, match="another vault"):
-        other.import_into(tmp_path / "v.nt2backup", PASSWORD)
-    with pytest.raises(errors.WrongPassword):
-        Client.read_backup(tmp_path / "v.nt2backup", "nope")
-    restored.close()
+    assert stored.blob(did, att) is None and a.attachment_refs() == []
 
 
 def test_password_change_with_raised_iterations_needs_the_new_kit(
-    make_client, join_client, fake, tmp_path
+    make_client, join_client, server, stored, tmp_path
 ):
-    a = enabled(make_client, fake)
+    a = enabled(make_client, server)
     b = join_client("b", a.meta.key_did)
     b.close()
     a.change_password("pw-two", iterations=120_000)
-    assert fake.vaults[a.meta.key_did].kdf["iterations"] == 120_000
-    again = Client.open(tmp_path / "b.sqlite3", transport=fake.transport())
+    assert stored.vault(a.meta.key_did)["kdf"]["iterations"] == 120_000
+    again = Client.open(tmp_path / "b.sqlite3", transport=server)
     with pytest.raises(errors.WrongPassword):  # local iterations derive another keyDid
         again.unlock("pw-two")
     again.unlock("pw-two", kit_kdf=a.kit()["kdf"])
@@ -335,11 +317,11 @@ def test_password_change_with_raised_iterations_needs_the_new_kit(
     again.close()
 
 
-def test_device_limit_is_explained(make_client, fake):
+def test_device_limit_is_explained(make_client, server):
     # GIVEN a vault whose server answers that 100 devices are active (v1.2 §7)
     client = make_client("a")
-    fake.fail_next.append(("/api/auth/session", 409, "device_limit", {}))
+    server.answer_once("/api/auth/session", ErrorCode.DEVICE_LIMIT)
     # WHEN sync is enabled THEN the person is told what to do, and nothing is enabled
     with pytest.raises(errors.ClientError, match="revoke one on another device"):
-        client.enable(fake.audience, device_name="a")
+        client.enable(server.audience, device_name="a")
     assert not client.meta.sync_enabled

@@ -9,8 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from nt2sync.engine import Client
-from tests.e2e.client_fakes import FakeServer
-from tests.unit.client.support import PASSWORD, Clock
+from tests.support.client_clock import PASSWORD, Clock
+from tests.support.lying_server import LyingServer
 
 N_ITEMS = 3
 op = st.one_of(
@@ -32,17 +32,17 @@ def state(client: Client) -> set[tuple[str, str, str]]:
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(ops=st.lists(op, max_size=25))
-def test_two_replicas_converge_without_losing_text(ops):
-    fake = FakeServer("https://sync.example.test")
+def test_two_replicas_converge_without_losing_text(server: LyingServer, ops):
+    # One app and moto world for every example: each example is a new vault (a new key).
     with tempfile.TemporaryDirectory() as tmp:
         clocks = {"a": Clock(), "b": Clock()}
-        kwargs = {"transport": fake.transport(), "sleep": lambda s: None}
+        kwargs = {"transport": server, "sleep": lambda s: None}
         a = Client.init(Path(tmp) / "a.sqlite3", PASSWORD, clock=clocks["a"], **kwargs)
         ids = [a.add_item(f"item{n}", body=f"seed{n}") for n in range(N_ITEMS)]
-        a.enable(fake.audience)
+        a.enable(server.audience)
         b, _ = Client.join(
             Path(tmp) / "b.sqlite3",
-            fake.audience,
+            server.audience,
             a.meta.key_did,
             PASSWORD,
             clock=clocks["b"],
