@@ -11,13 +11,12 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from chalicelib.admin import vault_data
 from chalicelib.errors import ApiError
 from chalicelib.shared.didkey import InvalidDidKey, parse_did_key
 from chalicelib.store.blobs import Blobs
-from chalicelib.store.table import Table, error_code
+from chalicelib.store.errors import AwsError, aws_code
+from chalicelib.store.table import Table
 
 DELETE_HELP = """\
 Delete everything of the vault a keyDid points to (current or retired key): every row of
@@ -98,8 +97,8 @@ def _fail(message: str) -> int:
 
 
 def _storage_error(exc: Exception) -> int:
-    if isinstance(exc, ClientError):
-        detail = f"AWS error {error_code(exc)}"
+    if isinstance(exc, AwsError):
+        detail = f"AWS error {aws_code(exc)}"
     elif isinstance(exc, ApiError):
         detail = "storage stayed throttled"
     else:
@@ -115,7 +114,7 @@ def _show(args: argparse.Namespace) -> int:
         view = vault_data.describe(_table(args), args.key_did)
     except vault_data.VaultDataError as exc:
         return _fail(str(exc))
-    except (ClientError, ApiError) as exc:
+    except (AwsError, ApiError) as exc:
         return _storage_error(exc)
     if view is None:
         return _fail(f"No vault: keyDid {args.key_did} is unknown to this table.")
@@ -180,7 +179,7 @@ def _delete(args: argparse.Namespace) -> int:
             report = vault_data.inventory(table, blobs, args.key_did)
     except vault_data.VaultDataError as exc:
         return _fail(str(exc))
-    except (ClientError, ApiError) as exc:
+    except (AwsError, ApiError) as exc:
         return _storage_error(exc)
     if report is None:
         message = (

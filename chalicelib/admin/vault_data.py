@@ -26,31 +26,23 @@ Deletes are BatchWriteItem (≤ 25 keys, UnprocessedItems retried): each delete 
 
 from __future__ import annotations
 
-import random
-import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from chalicelib.clock import now_ms
-from chalicelib.store import keys, operator_scan
+from chalicelib.store import bulk, device_rows, key_pointers, keys, vault_heads
 from chalicelib.store.blobs import Blobs
-from chalicelib.store.table import Item, Key, Table, condition_failed, with_retries
+from chalicelib.store.errors import ConditionFailed, StorageIncomplete
+from chalicelib.store.table import Item, Key, Table
 from chalicelib.vaults import is_registered, vault_counts
 
-BATCH_WRITE_MAX = 25
-DELETE_OBJECTS_MAX = 1000
-LIST_PAGE = 1000
 IN_LIST_MAX = 100
-MAX_UNPROCESSED_ROUNDS = 8
 SWEEPS = 3  # partition passes before giving up on a vault that keeps getting new rows
 
-KEY_PREFIX = "KEY#"
-SESSION_PREFIX = "SESSION#"
+KEY_PREFIX = keys.KEY_PREFIX
+SESSION_PREFIX = keys.SESSION_PREFIX
 
 # Row kinds of the vault partition, in report order.
 ROW_KINDS = (
@@ -84,7 +76,7 @@ def row_kind(sk: str, deleted: bool = False) -> str:
         return "entitlements"
     if sk.startswith(keys.promo_use_sk("")):
         return "promoRedemptions"
-    if sk.startswith("BATCH#"):
+    if sk.startswith(keys.BATCH_PREFIX):
         return "pushChunks"
     return "other"
 
@@ -137,7 +129,7 @@ class _Outside:
 
 def resolve(table: Table, key_did: str) -> Item | None:
     """The `KEY#<keyDid>` pointer (current or retired key), None for an unknown keyDid."""
-    return table.get(keys.key_pk(key_did))
+    return key_pointers.get(table, key_did)
 
 
 def describe(table: Table, key_did: str) -> dict[str, Any] | None:
@@ -149,13 +141,12 @@ def describe(table: Table, key_did: str) -> dict[str, Any] | None:
     if pointer is None:
         return None
     vault_id = str(pointer["vaultId"])
-    meta = table.get(keys.meta_key(vault_id))
+    meta = vault_heads.get(table, vault_id)
     if meta is None:
         raise VaultDataError(
             f"keyDid {key_did} points to vault {vault_id}, whose head row is gone: a deletion "
             "did not finish; run `vault delete --key-did` again with --yes."
         )
-    pk = keys.vault_pk(vault_id)
     devices = [
         {
             "replicaId": row.get("replicaId"),
@@ -164,9 +155,7 @@ def describe(table: Table, key_did: str) -> dict[str, Any] | None:
             "lastSeenAt": row.get("lastSeenAt"),
             "revokedAt": row.get("revokedAt"),
         }
-        for row in table.query_all(
-            "pk = :pk AND begins_with(sk, :p)", {":pk": pk, ":p": keys.device_sk("")}
-        )
+        for row in device_rows.all_of(table, vault_id)
     ]
     until = int(meta.get("premiumUntil") or 0)
     kdf = None
@@ -277,9 +266,8 @@ def _lock(table: Table, vault_id: str) -> None:
             condition="attribute_exists(pk)",
             values={":now": now_ms()},
         )
-    except ClientError as exc:
-        if not condition_failed(exc):  # the head is gone already: an earlier run got far
-            raise
+    except ConditionFailed:
+        pass  # the head is gone already: an earlier run got far
 
 
 def _scan_outside(table: Table, vault_id: str) -> _Outside:
@@ -331,7 +319,7 @@ def _scan_outside(table: Table, vault_id: str) -> _Outside:
 
 
 def _scan(table: Table, filter_expression: str, values: dict[str, Any]) -> Iterator[Item]:
-    return operator_scan.scan(
+    return bulk.scan(
         table,
         ConsistentRead=True,
         FilterExpression=filter_expression,
@@ -341,14 +329,7 @@ def _scan(table: Table, filter_expression: str, values: dict[str, Any]) -> Itera
 
 
 def _partition(table: Table, vault_id: str) -> Iterator[Item]:
-    """Every row of the partition (keys and the tombstone flag only), consistent, paged."""
-    return table.pages(
-        KeyConditionExpression="pk = :pk",
-        ExpressionAttributeValues={":pk": {"S": keys.vault_pk(vault_id)}},
-        ProjectionExpression="pk, sk, #deleted",
-        ExpressionAttributeNames={"#deleted": "deleted"},
-        ConsistentRead=True,
-    )
+    return bulk.partition(table, vault_id)
 
 
 def _delete_partition(table: Table, vault_id: str, removed: Counter[str], keep_meta: bool) -> None:
@@ -370,24 +351,10 @@ def _delete_partition(table: Table, vault_id: str, removed: Counter[str], keep_m
 
 
 def _batch_delete(table: Table, row_keys: list[Key]) -> None:
-    """BatchWriteItem deletes, ≤ 25 a call, retrying UnprocessedItems with backoff."""
-    for start in range(0, len(row_keys), BATCH_WRITE_MAX):
-        request: dict[str, Any] = {
-            table.name: [
-                {"DeleteRequest": {"Key": k}} for k in row_keys[start : start + BATCH_WRITE_MAX]
-            ]
-        }
-        for attempt in range(MAX_UNPROCESSED_ROUNDS):
-            resp = with_retries(
-                "BatchWriteItem", partial(table.ddb.batch_write_item, RequestItems=request)
-            )
-            pending = (resp.get("UnprocessedItems") or {}).get(table.name)
-            if not pending:
-                break
-            request = {table.name: pending}
-            time.sleep(min(1.0, 0.02 * (2**attempt)) * (0.5 + random.random()))
-        else:
-            raise VaultDataError("DynamoDB kept rows unprocessed; run the command again.")
+    try:
+        bulk.batch_delete(table, row_keys)
+    except StorageIncomplete as exc:
+        raise VaultDataError(str(exc)) from exc
 
 
 def _prefix(vault_id: str) -> str:
@@ -396,20 +363,7 @@ def _prefix(vault_id: str) -> str:
 
 def _objects(blobs: Blobs, vault_id: str) -> Iterator[dict[str, Any]]:
     """Every object under the vault's prefix (ListObjectsV2, paged)."""
-    token: str | None = None
-    while True:
-        kwargs: dict[str, Any] = {
-            "Bucket": blobs.bucket,
-            "Prefix": _prefix(vault_id),
-            "MaxKeys": LIST_PAGE,
-        }
-        if token:
-            kwargs["ContinuationToken"] = token
-        resp = blobs.s3.list_objects_v2(**kwargs)
-        yield from resp.get("Contents", [])
-        if not resp.get("IsTruncated"):
-            return
-        token = resp.get("NextContinuationToken")
+    return bulk.iter_prefix(blobs, _prefix(vault_id))
 
 
 def _delete_objects(blobs: Blobs, vault_id: str) -> tuple[int, int]:
@@ -420,21 +374,12 @@ def _delete_objects(blobs: Blobs, vault_id: str) -> tuple[int, int]:
         found = list(_objects(blobs, vault_id))
         if not found:
             return count, size
-        for start in range(0, len(found), DELETE_OBJECTS_MAX):
-            chunk = found[start : start + DELETE_OBJECTS_MAX]
-            resp = blobs.s3.delete_objects(
-                Bucket=blobs.bucket,
-                Delete={"Objects": [{"Key": o["Key"]} for o in chunk], "Quiet": True},
-            )
-            errors = resp.get("Errors") or []
-            if errors:
-                first = errors[0]
-                raise VaultDataError(
-                    f"S3 refused to delete {len(errors)} object(s) (first: {first.get('Key')}: "
-                    f"{first.get('Code')}); run the command again."
-                )
-            count += len(chunk)
-            size += sum(int(o.get("Size") or 0) for o in chunk)
+        try:
+            bulk.delete_listed(blobs, found)
+        except StorageIncomplete as exc:
+            raise VaultDataError(str(exc)) from exc
+        count += len(found)
+        size += sum(int(o.get("Size") or 0) for o in found)
     raise VaultDataError(
         f"objects kept appearing under {_prefix(vault_id)}; run the command again."
     )

@@ -9,6 +9,17 @@ from __future__ import annotations
 
 from botocore.exceptions import ClientError
 
+AwsError = ClientError  # what the operator's tool reports by its code (`aws_code`)
+
+
+def aws_code(exc: ClientError) -> str:
+    """The AWS error code of a failed call ("" if it has none)."""
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+class StorageIncomplete(Exception):
+    """A bulk operation left work undone (DynamoDB or S3 kept refusing part of it)."""
+
 
 class ConditionFailed(ClientError):
     """A conditional write's condition was false (ConditionalCheckFailedException)."""

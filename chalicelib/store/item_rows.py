@@ -79,3 +79,25 @@ def get_with_head(
     )
     head = next((r for r in rows if r["sk"] == keys.META_SK), None)
     return head, {r["id"]: r for r in rows if r["sk"] != keys.META_SK}
+
+
+VERSION_INDEX = "byVersion"  # LSI: pk, ver (keys only; the rest is fetched, consistently)
+
+
+def between(
+    table: Table,
+    vault_id: str,
+    lo: int,
+    hi: int,
+    limit: int,
+    start: dict[str, Any] | None = None,
+) -> tuple[list[Item], dict[str, Any] | None]:
+    """One strongly consistent page of items with lo < version ≤ hi, ascending by version,
+    and where to continue (None after the last)."""
+    return table.query(
+        "pk = :pk AND ver BETWEEN :lo AND :hi",
+        {":pk": keys.vault_pk(vault_id), ":lo": lo + 1, ":hi": hi},
+        index=VERSION_INDEX,
+        limit=limit,
+        start=start,
+    )

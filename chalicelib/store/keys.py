@@ -5,11 +5,14 @@ from __future__ import annotations
 import hashlib
 
 META_SK = "META"
+KEY_PREFIX = "KEY#"
+SESSION_PREFIX = "SESSION#"
+BATCH_PREFIX = "BATCH#"
 
 
 def key_pk(key_did: str) -> dict[str, dict[str, str]]:
     """Key of the keyDid → vaultId pointer."""
-    return {"pk": {"S": f"KEY#{key_did}"}, "sk": {"S": "KEY"}}
+    return {"pk": {"S": f"{KEY_PREFIX}{key_did}"}, "sk": {"S": "KEY"}}
 
 
 def vault_pk(vault_id: str) -> str:
@@ -31,7 +34,7 @@ def item_key(vault_id: str, item_id: str) -> dict[str, dict[str, str]]:
 
 
 def batch_prefix(replica_id: str, batch_id: str) -> str:
-    return f"BATCH#{replica_id}#{batch_id}#"
+    return f"{BATCH_PREFIX}{replica_id}#{batch_id}#"
 
 
 def batch_chunk_sk(replica_id: str, batch_id: str, chunk: int) -> str:
@@ -128,7 +131,7 @@ def session_slot_key(key_did: str, replica_id: str, slot: int) -> dict[str, dict
 
 
 def session_key(token_hash: str) -> dict[str, dict[str, str]]:
-    return {"pk": {"S": f"SESSION#{token_hash}"}, "sk": {"S": "SESSION"}}
+    return {"pk": {"S": f"{SESSION_PREFIX}{token_hash}"}, "sk": {"S": "SESSION"}}
 
 
 # The purge index (GSI `byPurge`, docs/TABLE_DESIGN.md): one overloaded sparse index holding

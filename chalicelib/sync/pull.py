@@ -15,11 +15,10 @@ from chalicelib.errors import ApiError, ErrorCode, unavailable
 from chalicelib.identity import Principal, touch_device
 from chalicelib.shared.limits import MAX_PAGE_CIPHERTEXT_CHARS
 from chalicelib.shared.models.sync import PullQuery
-from chalicelib.store import keys
+from chalicelib.store import item_rows, vault_heads
 from chalicelib.store.table import Table
 from chalicelib.sync.items import ciphertext_chars, wire_item
 
-VERSION_INDEX = "byVersion"
 LAST_PULL_EVERY_MS = 60_000
 MAX_HEAD_ROUNDS = 8
 
@@ -73,13 +72,7 @@ class _Page:
         start: dict[str, Any] | None = None
         while True:
             want = self.limit + 1 - len(self.items)  # one extra tells whether more remain
-            rows, start = table.query(
-                "pk = :pk AND ver BETWEEN :lo AND :hi",
-                {":pk": keys.vault_pk(vault_id), ":lo": lo + 1, ":hi": hi},
-                index=VERSION_INDEX,
-                limit=want,
-                start=start,
-            )
+            rows, start = item_rows.between(table, vault_id, lo, hi, want, start)
             for row in rows:
                 if not self._add(row):
                     return False
@@ -107,7 +100,7 @@ class _Page:
 
 def _head(table: Table, vault_id: str, since: int) -> int:
     """The head now; 410 if a purge raised the horizon past `since` while we read."""
-    meta = table.get(keys.meta_key(vault_id))
+    meta = vault_heads.get(table, vault_id)
     if meta is None:
         raise ApiError(ErrorCode.VAULT_NOT_FOUND, "No vault is registered for this Key DID.")
     if 0 < since < int(meta.get("horizon") or 0):

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from chalicelib.admin import vault_data
 from chalicelib.admin.cli import main
 from chalicelib.premium import promo
+from chalicelib.store import bulk
 from chalicelib.store import table as table_module
 from chalicelib.store.aws import client
 from chalicelib.store.table import Table, from_item
@@ -294,8 +294,8 @@ def test_a_failed_run_locks_the_vault_and_a_rerun_finishes(
     vault = vault_id_of(dev.key_did)
     for n in range(5):
         client("s3").put_object(Bucket=BUCKET, Key=f"vaults/{vault}/extra-{n}", Body=b"12345")
-    monkeypatch.setattr(vault_data, "DELETE_OBJECTS_MAX", 2)
-    monkeypatch.setattr(vault_data, "LIST_PAGE", 2)
+    monkeypatch.setattr(bulk, "DELETE_OBJECTS_MAX", 2)
+    monkeypatch.setattr(bulk, "LIST_PAGE", 2)
     # AND DynamoDB fails the second BatchWriteItem for good
     calls: list[str] = []
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.admin.vault_data import describe
-from chalicelib.store import keys, operator_scan
+from chalicelib.store import bulk, keys
 from chalicelib.store.blobs import Blobs
 from chalicelib.store.table import Table
 from chalicelib.sync.items import wire_item
@@ -59,7 +59,7 @@ class ServerState:
 
     def sessions(self) -> int:
         """Live session rows in the table (any vault)."""
-        rows = operator_scan.scan(
+        rows = bulk.scan(
             self.table,
             FilterExpression="begins_with(pk, :p)",
             ExpressionAttributeValues={":p": {"S": "SESSION#"}},
