@@ -115,10 +115,10 @@ def operation(
     given |= {"request"} if raw else set()
     if before_auth is not None:
         _expect(before_auth, given, op)
-    registry.operations.append(op)
 
     def decorate(view: Callable[..., Any]) -> Callable[..., Response]:
         _expect(view, given | ({"caller"} if auth else set()), op)
+        registry.operations.append(op)
 
         def serve(request: ChaliceRequest, uri: dict[str, str]) -> Response:
             kwargs: dict[str, Any] = {}

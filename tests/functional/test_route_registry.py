@@ -183,11 +183,14 @@ def test_a_declaration_its_view_does_not_match_fails_at_import() -> None:
 
     # an error code that is not an ErrorCode member (a typo, a bare string): refused
     with pytest.raises(TypeError, match="ErrorCode"):
-        operation(bp, "/api/t3", "GET", summary="t", tag="t", errors=("unauthorised",))  # type: ignore[arg-type]
+        operation(
+            bp, "/api/t3", "GET", summary="t", tag="t", errors=("unauthorised",), registry=registry
+        )  # type: ignore[arg-type]
     # a path parameter without a model to validate it: refused
     with pytest.raises(TypeError, match="params"):
         operation(bp, "/api/t4/{id}", "GET", summary="t", tag="t", registry=registry)
     assert not hasattr(ErrorCode, "UNAUTHORISED")
+    assert registry.operations == []  # nothing refused was registered
 
 
 @pytest.mark.parametrize(("validate", "status"), [("true", 500), ("false", 200)])
