@@ -9,7 +9,7 @@ __all__ = ["STATUS_BY_CODE", "ApiError", "ErrorCode", "echo", "unavailable"]
 
 
 class ApiError(Exception):
-    """A protocol error: raised anywhere, turned into a response in one place (routes/http.py)."""
+    """A protocol error: raised anywhere, made a response in one place (routes/responses.py)."""
 
     def __init__(
         self, code: ErrorCode | str, message: str, headers: dict[str, str] | None = None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
@@ -12,8 +12,10 @@ from chalicelib.errors import STATUS_BY_CODE
 from chalicelib.shared.limits import PROTOCOL_VERSION
 from chalicelib.shared.models import ErrorBody
 
+if TYPE_CHECKING:
+    from chalicelib.routes.operations import Operation
+
 _PARAM = re.compile(r"{(\w+)}")
-_PATH_PARAM_SCHEMA = {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,128}$"}
 
 
 def _closed(schema: Any) -> None:
@@ -28,7 +30,19 @@ def _closed(schema: Any) -> None:
             _closed(value)
 
 
-def build(operations: list[Any], audience: str) -> dict[str, Any]:
+def _path_params(op: Operation) -> list[dict[str, Any]]:
+    """Path parameters as the operation's `params` model validates them (the decorator
+    refuses a path parameter without one)."""
+    if op.params is None:
+        return []
+    props = op.params.model_json_schema()["properties"]
+    return [
+        {"name": name, "in": "path", "required": True, "schema": props[name]}
+        for name in _PARAM.findall(op.path)
+    ]
+
+
+def build(operations: list[Operation], audience: str) -> dict[str, Any]:
     models: set[type[BaseModel]] = {ErrorBody}
     for op in operations:
         for model in (op.body, op.query, op.response):
@@ -53,10 +67,7 @@ def build(operations: list[Any], audience: str) -> dict[str, Any]:
             "tags": [op.tag],
             "responses": {},
         }
-        params: list[dict[str, Any]] = [
-            {"name": name, "in": "path", "required": True, "schema": _PATH_PARAM_SCHEMA}
-            for name in _PARAM.findall(op.path)
-        ]
+        params = _path_params(op)
         if op.query is not None:
             qschema = schemas[op.query.__name__]
             required = set(qschema.get("required", []))

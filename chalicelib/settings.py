@@ -21,6 +21,8 @@ LEMONSQUEEZY_CHECKOUT_URL = "LEMONSQUEEZY_CHECKOUT_URL"
 LEMONSQUEEZY_SIGNING_SECRET = "LEMONSQUEEZY_SIGNING_SECRET"  # noqa: S105 - a variable name
 AWS_ENDPOINT_URL = "AWS_ENDPOINT_URL"
 AWS_REGION = "AWS_REGION"
+# Check every response against its declared model before sending it (the test suite sets it).
+VALIDATE_RESPONSES = "VALIDATE_RESPONSES"
 
 # Set by the Lambda runtime: on Lambda there are no loopback defaults to fall back on.
 AWS_LAMBDA_FUNCTION_NAME = "AWS_LAMBDA_FUNCTION_NAME"
@@ -85,6 +87,11 @@ def require_lambda_settings() -> None:
             "environment_variables (.chalice/config.json) or the stack parameters; "
             "refusing to start."
         )
+
+
+def validate_responses() -> bool:
+    """Whether the HTTP edge checks each response against its model (routes/operations.py)."""
+    return _flag(os.environ.get(VALIDATE_RESPONSES))
 
 
 def get_settings() -> Settings:

@@ -26,6 +26,7 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
         "ALLOWED_ORIGINS": "https://app.example.test",
         "LEMONSQUEEZY_SIGNING_SECRET": "whsec-test",
         "LEMONSQUEEZY_CHECKOUT_URL": "https://nt2.lemonsqueezy.com/buy/abc",
+        "VALIDATE_RESPONSES": "true",
     }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)

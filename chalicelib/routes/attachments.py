@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-from chalice import Blueprint, Response
+from chalice import Blueprint
 
 from chalicelib import attachments
-from chalicelib.routes.context import principal, table
-from chalicelib.routes.http import (
-    AUTH_ERRORS,
-    json_response,
-    operation,
-    parse_body,
-    parse_path,
-    parse_query,
-)
+from chalicelib.errors import ErrorCode
+from chalicelib.identity import Principal
+from chalicelib.routes.context import table
+from chalicelib.routes.operations import AUTH_ERRORS, operation
 from chalicelib.settings import get_settings
 from chalicelib.shared.models.attachments import (
     AttachmentOut,
@@ -29,8 +24,8 @@ from chalicelib.store.blobs import Blobs
 bp = Blueprint(__name__)
 
 
-def _attachment_id(value: str) -> str:
-    return parse_path(AttachmentPath, id=value).id
+def _upload_fits(path: AttachmentPath, body: UploadRequest) -> None:
+    attachments.check_upload(body, get_settings())
 
 
 @operation(
@@ -39,29 +34,25 @@ def _attachment_id(value: str) -> str:
     "POST",
     summary="Grant a presigned PUT for an attachment's ciphertext",
     tag="attachments",
+    params=AttachmentPath,
     body=UploadRequest,
     response=UploadResponse,
+    before_auth=_upload_fits,
     errors=(
-        "invalid_request",
-        "invalid_encoding",
-        "payload_too_large",
+        ErrorCode.INVALID_REQUEST,
+        ErrorCode.INVALID_ENCODING,
+        ErrorCode.PAYLOAD_TOO_LARGE,
         *AUTH_ERRORS,
-        "premium_required",
-        "vault_not_found",
-        "attachment_mismatch",
-        "quota_exceeded",
-        "unavailable",
+        ErrorCode.PREMIUM_REQUIRED,
+        ErrorCode.VAULT_NOT_FOUND,
+        ErrorCode.ATTACHMENT_MISMATCH,
+        ErrorCode.QUOTA_EXCEEDED,
+        ErrorCode.UNAVAILABLE,
     ),
 )
-def upload(id: str) -> Response:  # noqa: A002 - the path parameter's name
-    request = bp.current_request
-    att_id = _attachment_id(id)
-    req = parse_body(request, UploadRequest)
-    settings = get_settings()
-    attachments.check_upload(req, settings)
-    caller = principal(request)
-    grant = attachments.request_upload(table(), Blobs(), settings, caller, att_id, req)
-    return json_response(UploadResponse(**grant))
+def upload(path: AttachmentPath, body: UploadRequest, caller: Principal) -> UploadResponse:
+    grant = attachments.request_upload(table(), Blobs(), get_settings(), caller, path.id, body)
+    return UploadResponse(**grant)
 
 
 @operation(
@@ -70,23 +61,20 @@ def upload(id: str) -> Response:  # noqa: A002 - the path parameter's name
     "POST",
     summary="Record an uploaded attachment once S3 holds the declared bytes",
     tag="attachments",
+    params=AttachmentPath,
     response=AttachmentOut,
     errors=(
-        "invalid_request",
+        ErrorCode.INVALID_REQUEST,
         *AUTH_ERRORS,
-        "vault_not_found",
-        "attachment_not_found",
-        "attachment_mismatch",
-        "quota_exceeded",
-        "unavailable",
+        ErrorCode.VAULT_NOT_FOUND,
+        ErrorCode.ATTACHMENT_NOT_FOUND,
+        ErrorCode.ATTACHMENT_MISMATCH,
+        ErrorCode.QUOTA_EXCEEDED,
+        ErrorCode.UNAVAILABLE,
     ),
 )
-def commit(id: str) -> Response:  # noqa: A002 - the path parameter's name
-    request = bp.current_request
-    att_id = _attachment_id(id)
-    caller = principal(request)
-    body = attachments.commit(table(), Blobs(), get_settings(), caller, att_id)
-    return json_response(AttachmentOut(**body))
+def commit(path: AttachmentPath, caller: Principal) -> AttachmentOut:
+    return AttachmentOut(**attachments.commit(table(), Blobs(), get_settings(), caller, path.id))
 
 
 @operation(
@@ -95,20 +83,22 @@ def commit(id: str) -> Response:  # noqa: A002 - the path parameter's name
     "GET",
     summary="A presigned GET for a committed attachment",
     tag="attachments",
+    params=AttachmentPath,
     response=DownloadResponse,
     errors=(
-        "invalid_request",
+        ErrorCode.INVALID_REQUEST,
         *AUTH_ERRORS,
-        "vault_not_found",
-        "attachment_not_found",
-        "unavailable",
+        ErrorCode.VAULT_NOT_FOUND,
+        ErrorCode.ATTACHMENT_NOT_FOUND,
+        ErrorCode.UNAVAILABLE,
     ),
 )
-def download(id: str) -> Response:  # noqa: A002 - the path parameter's name
-    request = bp.current_request
-    att_id = _attachment_id(id)
-    caller = principal(request)
-    return json_response(DownloadResponse(**attachments.download(table(), Blobs(), caller, att_id)))
+def download(path: AttachmentPath, caller: Principal) -> DownloadResponse:
+    return DownloadResponse(**attachments.download(table(), Blobs(), caller, path.id))
+
+
+def _cursor_reads(query: ListQuery) -> None:
+    attachments.decode_cursor(query.cursor)
 
 
 @operation(
@@ -119,14 +109,17 @@ def download(id: str) -> Response:  # noqa: A002 - the path parameter's name
     tag="attachments",
     query=ListQuery,
     response=ListResponse,
-    errors=("invalid_request", *AUTH_ERRORS, "vault_not_found", "unavailable"),
+    before_auth=_cursor_reads,
+    errors=(
+        ErrorCode.INVALID_REQUEST,
+        *AUTH_ERRORS,
+        ErrorCode.VAULT_NOT_FOUND,
+        ErrorCode.UNAVAILABLE,
+    ),
 )
-def list_attachments() -> Response:
-    request = bp.current_request
-    query = parse_query(request, ListQuery)
+def list_attachments(query: ListQuery, caller: Principal) -> ListResponse:
     after = attachments.decode_cursor(query.cursor)
-    caller = principal(request)
-    return json_response(ListResponse(**attachments.list_committed(table(), caller, after)))
+    return ListResponse(**attachments.list_committed(table(), caller, after))
 
 
 @operation(
@@ -135,12 +128,14 @@ def list_attachments() -> Response:
     "DELETE",
     summary="Delete an attachment's blob and record (idempotent)",
     tag="attachments",
+    params=AttachmentPath,
     status=204,
-    errors=("invalid_request", *AUTH_ERRORS, "vault_not_found", "unavailable"),
+    errors=(
+        ErrorCode.INVALID_REQUEST,
+        *AUTH_ERRORS,
+        ErrorCode.VAULT_NOT_FOUND,
+        ErrorCode.UNAVAILABLE,
+    ),
 )
-def delete(id: str) -> Response:  # noqa: A002 - the path parameter's name
-    request = bp.current_request
-    att_id = _attachment_id(id)
-    caller = principal(request)
-    attachments.delete(table(), Blobs(), caller, att_id)
-    return json_response(None, 204)
+def delete(path: AttachmentPath, caller: Principal) -> None:
+    attachments.delete(table(), Blobs(), caller, path.id)

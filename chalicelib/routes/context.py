@@ -6,7 +6,7 @@ from chalice.app import Request as ChaliceRequest
 
 from chalicelib import observability
 from chalicelib.identity import Principal, authenticate
-from chalicelib.routes.http import bearer_token
+from chalicelib.routes.parsing import bearer_token
 from chalicelib.store.table import Table
 
 

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-from chalice import Blueprint, Response
+from chalice import Blueprint
 
 from chalicelib import devices, identity, rotation
-from chalicelib.routes.context import principal, table
-from chalicelib.routes.http import (
-    AUTH_ERRORS,
-    json_response,
-    operation,
-    parse_body,
-    parse_path,
-    parse_query,
-)
+from chalicelib.errors import ErrorCode
+from chalicelib.identity import Principal
+from chalicelib.routes.context import table
+from chalicelib.routes.operations import AUTH_ERRORS, operation
 from chalicelib.settings import get_settings
 from chalicelib.shared.models.devices import (
     DeviceOut,
@@ -27,9 +22,11 @@ from chalicelib.shared.models.vault import RotateRequest, RotateResponse
 
 bp = Blueprint(__name__)
 
-
-def _replica(replica_id: str) -> str:
-    return parse_path(ReplicaPath, replicaId=replica_id).replicaId
+PROOF_ERRORS = (
+    ErrorCode.CHALLENGE_INVALID,
+    ErrorCode.CHALLENGE_EXPIRED,
+    ErrorCode.INVALID_SIGNATURE,
+)
 
 
 @operation(
@@ -40,14 +37,11 @@ def _replica(replica_id: str) -> str:
     tag="devices",
     query=DevicesQuery,
     response=DevicesResponse,
-    errors=("invalid_request", *AUTH_ERRORS),
+    errors=(ErrorCode.INVALID_REQUEST, *AUTH_ERRORS),
 )
-def list_devices() -> Response:
-    request = bp.current_request
-    query = parse_query(request, DevicesQuery)
-    caller = principal(request)
+def list_devices(query: DevicesQuery, caller: Principal) -> DevicesResponse:
     rows, cursor = devices.list_devices(table(), caller, query.cursor)
-    return json_response(DevicesResponse(devices=[DeviceOut(**row) for row in rows], cursor=cursor))
+    return DevicesResponse(devices=[DeviceOut(**row) for row in rows], cursor=cursor)
 
 
 @operation(
@@ -56,16 +50,13 @@ def list_devices() -> Response:
     "PATCH",
     summary="Rename a device",
     tag="devices",
+    params=ReplicaPath,
     body=RenameRequest,
     response=DeviceOut,
-    errors=("invalid_request", *AUTH_ERRORS, "device_not_found"),
+    errors=(ErrorCode.INVALID_REQUEST, *AUTH_ERRORS, ErrorCode.DEVICE_NOT_FOUND),
 )
-def rename_device(replicaId: str) -> Response:  # noqa: N803 - the path parameter's name
-    request = bp.current_request
-    replica_id = _replica(replicaId)
-    req = parse_body(request, RenameRequest)
-    caller = principal(request)
-    return json_response(DeviceOut(**devices.rename(table(), caller, replica_id, req.name)))
+def rename_device(path: ReplicaPath, body: RenameRequest, caller: Principal) -> DeviceOut:
+    return DeviceOut(**devices.rename(table(), caller, path.replicaId, body.name))
 
 
 @operation(
@@ -74,25 +65,20 @@ def rename_device(replicaId: str) -> Response:  # noqa: N803 - the path paramete
     "POST",
     summary="Revoke a device: its sessions end at once, it can never sign in again",
     tag="devices",
+    params=ReplicaPath,
     body=RevokeRequest,
     response=DeviceOut,
     errors=(
-        "invalid_request",
-        "invalid_encoding",
+        ErrorCode.INVALID_REQUEST,
+        ErrorCode.INVALID_ENCODING,
         *AUTH_ERRORS,
-        "challenge_invalid",
-        "challenge_expired",
-        "invalid_signature",
-        "device_not_found",
+        *PROOF_ERRORS,
+        ErrorCode.DEVICE_NOT_FOUND,
     ),
 )
-def revoke_device(replicaId: str) -> Response:  # noqa: N803 - the path parameter's name
-    request = bp.current_request
-    replica_id = _replica(replicaId)
-    req = parse_body(request, RevokeRequest)
-    caller = principal(request)
-    identity.check_proof(table(), get_settings(), caller, "revoke", replica_id, req.proof)
-    return json_response(DeviceOut(**devices.revoke(table(), caller, replica_id)))
+def revoke_device(path: ReplicaPath, body: RevokeRequest, caller: Principal) -> DeviceOut:
+    identity.check_proof(table(), get_settings(), caller, "revoke", path.replicaId, body.proof)
+    return DeviceOut(**devices.revoke(table(), caller, path.replicaId))
 
 
 @operation(
@@ -104,23 +90,18 @@ def revoke_device(replicaId: str) -> Response:  # noqa: N803 - the path paramete
     body=RotateRequest,
     response=RotateResponse,
     errors=(
-        "invalid_request",
-        "invalid_key_did",
-        "invalid_encoding",
+        ErrorCode.INVALID_REQUEST,
+        ErrorCode.INVALID_KEY_DID,
+        ErrorCode.INVALID_ENCODING,
         *AUTH_ERRORS,
-        "challenge_invalid",
-        "challenge_expired",
-        "invalid_signature",
-        "vault_not_found",
-        "kdf_conflict",
-        "key_did_taken",
-        "key_did_retired",
+        *PROOF_ERRORS,
+        ErrorCode.VAULT_NOT_FOUND,
+        ErrorCode.KDF_CONFLICT,
+        ErrorCode.KEY_DID_TAKEN,
+        ErrorCode.KEY_DID_RETIRED,
     ),
 )
-def rotate() -> Response:
-    request = bp.current_request
-    req = parse_body(request, RotateRequest)
-    caller = principal(request)
-    identity.check_proof(table(), get_settings(), caller, "rotate", req.newKeyDid, req.proof)
-    new_key_did, rotated_at = rotation.rotate(table(), get_settings(), caller, req)
-    return json_response(RotateResponse(keyDid=new_key_did, rotatedAt=rotated_at))
+def rotate(body: RotateRequest, caller: Principal) -> RotateResponse:
+    identity.check_proof(table(), get_settings(), caller, "rotate", body.newKeyDid, body.proof)
+    new_key_did, rotated_at = rotation.rotate(table(), get_settings(), caller, body)
+    return RotateResponse(keyDid=new_key_did, rotatedAt=rotated_at)

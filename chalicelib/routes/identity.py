@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from chalice import Blueprint, Response
+from chalice import Blueprint
 
 from chalicelib import identity
-from chalicelib.routes.context import principal, table
-from chalicelib.routes.http import json_response, operation, parse_body
+from chalicelib.errors import ErrorCode
+from chalicelib.identity import Principal
+from chalicelib.routes.context import table
+from chalicelib.routes.operations import AUTH_ERRORS, operation
 from chalicelib.settings import get_settings
 from chalicelib.shared.models.identity import (
     ChallengeRequest,
@@ -27,12 +29,11 @@ bp = Blueprint(__name__)
     body=ChallengeRequest,
     response=ChallengeResponse,
     auth=False,
-    errors=("invalid_request", "invalid_key_did", "rate_limited"),
+    errors=(ErrorCode.INVALID_REQUEST, ErrorCode.INVALID_KEY_DID, ErrorCode.RATE_LIMITED),
 )
-def challenge() -> Response:
-    req = parse_body(bp.current_request, ChallengeRequest)
-    nonce, expires_at = identity.create_challenge(table(), req.keyDid)
-    return json_response(ChallengeResponse(nonce=nonce, expiresAt=expires_at))
+def challenge(body: ChallengeRequest) -> ChallengeResponse:
+    nonce, expires_at = identity.create_challenge(table(), body.keyDid)
+    return ChallengeResponse(nonce=nonce, expiresAt=expires_at)
 
 
 @operation(
@@ -45,20 +46,19 @@ def challenge() -> Response:
     response=SessionResponse,
     auth=False,
     errors=(
-        "invalid_request",
-        "invalid_key_did",
-        "invalid_encoding",
-        "challenge_invalid",
-        "challenge_expired",
-        "invalid_signature",
-        "device_revoked",
-        "device_limit",
+        ErrorCode.INVALID_REQUEST,
+        ErrorCode.INVALID_KEY_DID,
+        ErrorCode.INVALID_ENCODING,
+        ErrorCode.CHALLENGE_INVALID,
+        ErrorCode.CHALLENGE_EXPIRED,
+        ErrorCode.INVALID_SIGNATURE,
+        ErrorCode.DEVICE_REVOKED,
+        ErrorCode.DEVICE_LIMIT,
     ),
 )
-def open_session() -> Response:
-    req = parse_body(bp.current_request, SessionRequest)
-    token, expires_at = identity.open_session(table(), get_settings(), req)
-    return json_response(SessionResponse(token=token, expiresAt=expires_at))
+def open_session(body: SessionRequest) -> SessionResponse:
+    token, expires_at = identity.open_session(table(), get_settings(), body)
+    return SessionResponse(token=token, expiresAt=expires_at)
 
 
 @operation(
@@ -68,9 +68,7 @@ def open_session() -> Response:
     summary="End this session",
     tag="auth",
     status=204,
-    errors=("unauthorized", "session_expired", "session_revoked"),
+    errors=AUTH_ERRORS,
 )
-def close_session() -> Response:
-    caller = principal(bp.current_request)
+def close_session(caller: Principal) -> None:
     identity.end_session(table(), caller)
-    return json_response(None, 204)

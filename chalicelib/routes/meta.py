@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from chalice import Blueprint, Response
+from typing import Any
+
+from chalice import Blueprint
 
 from chalicelib import openapi
-from chalicelib.routes.http import REGISTRY, json_response, operation
+from chalicelib.routes.operations import REGISTRY, operation
 from chalicelib.settings import get_settings
 from chalicelib.shared.limits import PROTOCOL_VERSION
 from chalicelib.shared.models.identity import Health
@@ -22,11 +24,11 @@ bp = Blueprint(__name__)
     response=Health,
     auth=False,
 )
-def health() -> Response:
+def health() -> Health:
     audience = get_settings().public_api_url
-    return json_response(Health(status="ok", audience=audience, protocol=PROTOCOL_VERSION))
+    return Health(status="ok", audience=audience, protocol=PROTOCOL_VERSION)
 
 
 @operation(bp, "/api/openapi.json", "GET", summary="This document", tag="meta", auth=False)
-def openapi_document() -> Response:
-    return json_response(openapi.build(REGISTRY.operations, get_settings().public_api_url))
+def openapi_document() -> dict[str, Any]:
+    return openapi.build(REGISTRY.operations, get_settings().public_api_url)

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from chalice import Blueprint, Response
+from chalice import Blueprint
+from chalice.app import Request as ChaliceRequest
 
 from chalicelib.entitlements import premium_view
 from chalicelib.errors import ApiError, ErrorCode
 from chalicelib.identity import Principal
 from chalicelib.premium import promo, webhook
 from chalicelib.premium.checkout import checkout_url
-from chalicelib.routes.context import principal, table
-from chalicelib.routes.http import AUTH_ERRORS, json_response, operation, parse_body
+from chalicelib.routes.context import table
+from chalicelib.routes.operations import AUTH_ERRORS, operation
 from chalicelib.settings import get_settings
 from chalicelib.shared.models.premium import (
-    CheckoutRequest,
     CheckoutResponse,
     PremiumOut,
     RedeemRequest,
@@ -39,9 +39,8 @@ def _vault_id(caller: Principal) -> str:
     response=PremiumOut,
     errors=AUTH_ERRORS,
 )
-def get_premium() -> Response:
-    caller = principal(bp.current_request)
-    return json_response(PremiumOut(**premium_view(caller.meta, get_settings())))
+def get_premium(caller: Principal) -> PremiumOut:
+    return PremiumOut(**premium_view(caller.meta, get_settings()))
 
 
 @operation(
@@ -53,23 +52,21 @@ def get_premium() -> Response:
     body=RedeemRequest,
     response=PremiumOut,
     errors=(
-        "invalid_request",
+        ErrorCode.INVALID_REQUEST,
         *AUTH_ERRORS,
-        "vault_not_found",
-        "promo_not_found",
-        "already_redeemed",
-        "promo_exhausted",
-        "unavailable",
+        ErrorCode.VAULT_NOT_FOUND,
+        ErrorCode.PROMO_NOT_FOUND,
+        ErrorCode.ALREADY_REDEEMED,
+        ErrorCode.PROMO_EXHAUSTED,
+        ErrorCode.UNAVAILABLE,
     ),
 )
-def redeem() -> Response:
-    request = bp.current_request
-    req = parse_body(request, RedeemRequest)
-    caller = principal(request)
-    summary = promo.redeem(table(), _vault_id(caller), req.code, caller)
-    return json_response(PremiumOut(**premium_view(summary, get_settings())))
+def redeem(body: RedeemRequest, caller: Principal) -> PremiumOut:
+    summary = promo.redeem(table(), _vault_id(caller), body.code, caller)
+    return PremiumOut(**premium_view(summary, get_settings()))
 
 
+# Checkout takes no body, or `{}` (CheckoutRequest): the decorator refuses any other body.
 @operation(
     bp,
     "/api/premium/checkout",
@@ -77,18 +74,21 @@ def redeem() -> Response:
     summary="The hosted checkout link for this vault's key",
     tag="premium",
     response=CheckoutResponse,
-    errors=("invalid_request", *AUTH_ERRORS, "vault_not_found", "unavailable"),
+    errors=(
+        ErrorCode.INVALID_REQUEST,
+        *AUTH_ERRORS,
+        ErrorCode.VAULT_NOT_FOUND,
+        ErrorCode.UNAVAILABLE,
+    ),
 )
-def checkout() -> Response:
-    request = bp.current_request
-    if request.raw_body:
-        parse_body(request, CheckoutRequest)
-    caller = principal(request)
+def checkout(caller: Principal) -> CheckoutResponse:
     _vault_id(caller)
-    url = checkout_url(get_settings().lemonsqueezy_checkout_url, caller.key_did)
-    return json_response(CheckoutResponse(url=url))
+    return CheckoutResponse(
+        url=checkout_url(get_settings().lemonsqueezy_checkout_url, caller.key_did)
+    )
 
 
+# raw: the signature is over the body's exact bytes, so the view reads them itself.
 @operation(
     bp,
     "/api/premium/webhook",
@@ -97,11 +97,15 @@ def checkout() -> Response:
     tag="premium",
     response=WebhookAck,
     auth=False,
-    errors=("invalid_request", "invalid_signature", "payload_too_large", "unavailable"),
-    raw_body=True,
+    errors=(
+        ErrorCode.INVALID_REQUEST,
+        ErrorCode.INVALID_SIGNATURE,
+        ErrorCode.PAYLOAD_TOO_LARGE,
+        ErrorCode.UNAVAILABLE,
+    ),
+    raw=True,
 )
-def lemonsqueezy_webhook() -> Response:
-    request = bp.current_request
+def lemonsqueezy_webhook(request: ChaliceRequest) -> WebhookAck:
     raw = request.raw_body or b""
     outcome = webhook.handle(
         table(),
@@ -109,4 +113,4 @@ def lemonsqueezy_webhook() -> Response:
         raw.encode("utf-8") if isinstance(raw, str) else raw,
         request.headers.get("x-signature"),
     )
-    return json_response(WebhookAck(status=outcome))
+    return WebhookAck(status=outcome)

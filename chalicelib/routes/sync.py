@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from chalice import Blueprint, Response
+from typing import Any
+
+from chalice import Blueprint
 
 from chalicelib import observability
-from chalicelib.routes.context import principal, table
-from chalicelib.routes.http import AUTH_ERRORS, json_response, operation, parse_body, parse_query
+from chalicelib.errors import ErrorCode
+from chalicelib.identity import Principal
+from chalicelib.routes.context import table
+from chalicelib.routes.operations import AUTH_ERRORS, operation
 from chalicelib.settings import get_settings
 from chalicelib.shared.models.sync import (
     PullQuery,
@@ -22,6 +26,10 @@ from chalicelib.sync import status as status_rules
 bp = Blueprint(__name__)
 
 
+def _no_duplicates(body: PushRequest) -> None:
+    push_rules.check_duplicates(body)
+
+
 @operation(
     bp,
     "/api/sync/push",
@@ -30,27 +38,24 @@ bp = Blueprint(__name__)
     tag="sync",
     body=PushRequest,
     response=PushResponse,
+    before_auth=_no_duplicates,
     errors=(
-        "invalid_request",
-        "invalid_encoding",
-        "duplicate_item",
-        "payload_too_large",
+        ErrorCode.INVALID_REQUEST,
+        ErrorCode.INVALID_ENCODING,
+        ErrorCode.DUPLICATE_ITEM,
+        ErrorCode.PAYLOAD_TOO_LARGE,
         *AUTH_ERRORS,
-        "premium_required",
-        "vault_not_found",
-        "batch_mismatch",
-        "unavailable",
+        ErrorCode.PREMIUM_REQUIRED,
+        ErrorCode.VAULT_NOT_FOUND,
+        ErrorCode.BATCH_MISMATCH,
+        ErrorCode.UNAVAILABLE,
     ),
 )
-def push() -> Response:
-    request = bp.current_request
-    req = parse_body(request, PushRequest)
-    push_rules.check_duplicates(req)
-    caller = principal(request)
-    result = push_rules.push(table(), get_settings(), caller, req)
+def push(body: PushRequest, caller: Principal) -> dict[str, Any]:
+    result = push_rules.push(table(), get_settings(), caller, body)
     conflicts = sum(1 for r in result["results"] if r["status"] == "conflict")
-    observability.annotate(items=len(req.items), conflicts=conflicts)
-    return json_response(result)
+    observability.annotate(items=len(body.items), conflicts=conflicts)
+    return result
 
 
 @operation(
@@ -61,15 +66,18 @@ def push() -> Response:
     tag="sync",
     query=PullQuery,
     response=PullResponse,
-    errors=("invalid_request", *AUTH_ERRORS, "vault_not_found", "resync_required", "unavailable"),
+    errors=(
+        ErrorCode.INVALID_REQUEST,
+        *AUTH_ERRORS,
+        ErrorCode.VAULT_NOT_FOUND,
+        ErrorCode.RESYNC_REQUIRED,
+        ErrorCode.UNAVAILABLE,
+    ),
 )
-def pull() -> Response:
-    request = bp.current_request
-    query = parse_query(request, PullQuery)
-    caller = principal(request)
+def pull(query: PullQuery, caller: Principal) -> dict[str, Any]:
     result = pull_rules.pull(table(), caller, query)
     observability.annotate(items=len(result["items"]), hasMore=result["hasMore"])
-    return json_response(result)
+    return result
 
 
 @operation(
@@ -81,6 +89,5 @@ def pull() -> Response:
     response=StatusResponse,
     errors=AUTH_ERRORS,
 )
-def status() -> Response:
-    caller = principal(bp.current_request)
-    return json_response(StatusResponse(**status_rules.status(caller, get_settings())))
+def status(caller: Principal) -> StatusResponse:
+    return StatusResponse(**status_rules.status(caller, get_settings()))

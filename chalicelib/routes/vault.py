@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from chalice import Blueprint, Response
+from chalice import Blueprint
 
 from chalicelib import identity, registration
-from chalicelib.routes.context import principal, table
-from chalicelib.routes.http import AUTH_ERRORS, json_response, operation, parse_body, parse_query
+from chalicelib.errors import ErrorCode
+from chalicelib.identity import Principal
+from chalicelib.routes.context import table
+from chalicelib.routes.operations import AUTH_ERRORS, Reply, operation
 from chalicelib.settings import get_settings
 from chalicelib.shared.models.vault import (
     BootstrapResponse,
@@ -29,30 +31,29 @@ bp = Blueprint(__name__)
     response=RegisterResponse,
     status=201,
     errors=(
-        "invalid_request",
-        "invalid_encoding",
+        ErrorCode.INVALID_REQUEST,
+        ErrorCode.INVALID_ENCODING,
         *AUTH_ERRORS,
-        "challenge_invalid",
-        "challenge_expired",
-        "invalid_signature",
-        "premium_required",
-        "proof_required",
-        "salt_conflict",
-        "kdf_conflict",
-        "key_did_retired",
+        ErrorCode.CHALLENGE_INVALID,
+        ErrorCode.CHALLENGE_EXPIRED,
+        ErrorCode.INVALID_SIGNATURE,
+        ErrorCode.PREMIUM_REQUIRED,
+        ErrorCode.PROOF_REQUIRED,
+        ErrorCode.SALT_CONFLICT,
+        ErrorCode.KDF_CONFLICT,
+        ErrorCode.KEY_DID_RETIRED,
     ),
 )
-def register() -> Response:
-    request = bp.current_request
-    req = parse_body(request, RegisterRequest)
-    caller = principal(request)
+def register(body: RegisterRequest, caller: Principal) -> Reply:
     settings = get_settings()
-    if req.proof is not None:  # a proof that is given is always checked and spent (§3)
-        identity.check_proof(table(), settings, caller, "register", caller.key_did, req.proof)
-    proven = req.proof is not None
-    registered_at, created = registration.register(table(), settings, caller, req, proven)
-    body = RegisterResponse(keyDid=caller.key_did, registeredAt=registered_at)
-    return json_response(body, 201 if created else 200)
+    if body.proof is not None:  # a proof that is given is always checked and spent (§3)
+        identity.check_proof(table(), settings, caller, "register", caller.key_did, body.proof)
+    proven = body.proof is not None
+    registered_at, created = registration.register(table(), settings, caller, body, proven)
+    # 201 the first time, 200 for the same registration again (§4)
+    return Reply(
+        RegisterResponse(keyDid=caller.key_did, registeredAt=registered_at), 201 if created else 200
+    )
 
 
 @operation(
@@ -64,11 +65,10 @@ def register() -> Response:
     query=KeyDidQuery,
     response=BootstrapResponse,
     auth=False,
-    errors=("invalid_request", "invalid_key_did", "vault_not_found"),
+    errors=(ErrorCode.INVALID_REQUEST, ErrorCode.INVALID_KEY_DID, ErrorCode.VAULT_NOT_FOUND),
 )
-def bootstrap() -> Response:
-    query = parse_query(bp.current_request, KeyDidQuery)
-    return json_response(BootstrapResponse(**registration.bootstrap(table(), query.keyDid)))
+def bootstrap(query: KeyDidQuery) -> BootstrapResponse:
+    return BootstrapResponse(**registration.bootstrap(table(), query.keyDid))
 
 
 @operation(
@@ -80,15 +80,12 @@ def bootstrap() -> Response:
     query=KeyDidQuery,
     response=SaltResponse,
     errors=(
-        "invalid_request",
-        "invalid_key_did",
+        ErrorCode.INVALID_REQUEST,
+        ErrorCode.INVALID_KEY_DID,
         *AUTH_ERRORS,
-        "key_did_mismatch",
-        "vault_not_found",
+        ErrorCode.KEY_DID_MISMATCH,
+        ErrorCode.VAULT_NOT_FOUND,
     ),
 )
-def salt() -> Response:
-    request = bp.current_request
-    query = parse_query(request, KeyDidQuery)
-    caller = principal(request)
-    return json_response(SaltResponse(**registration.session_salt(caller, query.keyDid)))
+def salt(query: KeyDidQuery, caller: Principal) -> SaltResponse:
+    return SaltResponse(**registration.session_salt(caller, query.keyDid))
