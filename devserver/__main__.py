@@ -27,10 +27,9 @@ def start_moto() -> Any:
     """Start moto on a free loopback port with our patches; returns the server."""
     from moto.server import ThreadedMotoServer
 
-    from devserver import moto_lock, moto_patch
+    from devserver import moto_fidelity
 
-    moto_patch.apply()
-    moto_lock.apply()
+    moto_fidelity.apply()
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per moto call is noise
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
