@@ -7,6 +7,7 @@ from typing import Any
 
 import boto3
 import httpx
+import pytest
 from moto.server import ThreadedMotoServer
 
 from tests.e2e.conftest import LocalServer
@@ -49,6 +50,11 @@ def test_uses_an_existing_endpoint_and_creates_what_is_missing(server_factory: A
 def test_sigterm_stops_the_server() -> None:
     srv = LocalServer()
     assert httpx.get(srv.url + "/api/health").status_code == 200
+    backend = srv.backend_url()
+    assert httpx.get(backend + "/moto-api/").status_code == 200  # its own process
     srv.proc.send_signal(signal.SIGTERM)
     assert srv.proc.wait(timeout=15) == 0
+    # THEN the backend process stopped too
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(backend + "/moto-api/", timeout=2)
     srv.stop()
