@@ -122,7 +122,7 @@ class DataDir:
     """The backend's data directory. Callers serialize `append` and `compact` (one lock)."""
 
     def __init__(
-        self, path: Path, *, sync_interval: float = 1.0, compact_bytes: int = 16 << 20
+        self, path: Path, *, sync_interval: float = 1.0, compact_bytes: int = 8 << 20
     ) -> None:
         self.path = path
         self.sync_interval = sync_interval

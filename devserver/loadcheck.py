@@ -1,9 +1,9 @@
 """`python -m devserver.loadcheck`: where `make serve`'s time goes under parallel clients.
 
-Starts `python -m devserver --in-memory` on a free port and drives it with N client threads:
-GET /api/health (the chalice local server and the app's routing only) and POST
-/api/sync/push of 10 items (app + backend). For each phase it prints requests per second and
-the CPU each process used (Linux /proc), so one can see which process saturates a core.
+Starts `python -m devserver --in-memory` (or `--data-dir DIR`) on a free port and drives it
+with N client threads: GET /api/health (the chalice local server and the app's routing only)
+and POST /api/sync/push of 10 items (app + backend). For each phase it prints requests per
+second and the CPU each process used (Linux /proc), so one can see which one saturates a core.
 """
 
 from __future__ import annotations
@@ -110,16 +110,19 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m devserver.loadcheck")
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 8])
+    parser.add_argument("--data-dir", help="measure with a durable backend (default: in memory)")
     args = parser.parse_args()
+    where = ["--data-dir", args.data_dir] if args.data_dir else ["--in-memory"]
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update(PORT=str(port), PUBLIC_API_URL=url)
     server = subprocess.Popen(
-        [sys.executable, "-m", "devserver", "--in-memory"],
+        [sys.executable, "-m", "devserver", *where],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         deadline = time.monotonic() + 60

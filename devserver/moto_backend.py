@@ -252,7 +252,12 @@ def main(argv: list[str] | None = None) -> int:
         )
         app = Recorder(app, store, LOCK, meta)
 
-    server = make_server(args.host, args.port, app, True, request_handler=MotoRequestHandler)
+    class Handler(MotoRequestHandler):
+        # werkzeug sends headers and body apart: without this each response waits for the
+        # client's delayed ACK (40 ms), as boto3 keeps its connections alive.
+        disable_nagle_algorithm = True
+
+    server = make_server(args.host, args.port, app, True, request_handler=Handler)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())  # Ctrl-C reaches the whole group
