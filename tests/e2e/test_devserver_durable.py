@@ -120,8 +120,10 @@ def test_the_data_dir_is_taken_by_one_server(tmp_path: Path) -> None:
     srv = LocalServer(args=("--data-dir", str(tmp_path)))
     try:
         # WHEN a second one is started on it THEN it refuses, naming the directory
-        with pytest.raises(RuntimeError, match="server exited"):
+        with pytest.raises(RuntimeError, match="server exited: see ") as info:
             LocalServer(args=("--data-dir", str(tmp_path)))
+        log = Path(str(info.value).rpartition("see ")[2]).read_text()
+        assert f"{tmp_path} is in use by another backend" in log
         assert httpx.get(srv.url + "/api/health").status_code == 200
     finally:
         srv.stop()
