@@ -120,11 +120,14 @@ def main(argv: list[str] | None = None) -> int:
     backend = None if external else Backend(data)
     if backend is not None:
         os.environ["AWS_ENDPOINT_URL"] = backend.endpoint
+    code = 1
     try:
-        return _serve(port, data, external, backend)
+        code = _serve(port, data, external, backend)
     finally:
-        if backend is not None:
-            backend.stop()
+        if backend is not None and (stopped := backend.stop()) != 0:
+            print(f"the backend process stopped with status {stopped}", file=sys.stderr)
+            code = code or 1
+    return code
 
 
 def _serve(port: int, data: Path | None, external: bool, backend: Backend | None) -> int:

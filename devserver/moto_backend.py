@@ -264,7 +264,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.exit_with_stdin:
 
         def watch_stdin() -> None:
-            sys.stdin.buffer.read()  # returns at EOF: the parent closed it, or died
+            # EOF: the parent closed it, or died. (The raw fd: a daemon thread blocked in
+            # sys.stdin's buffer would abort the interpreter's shutdown.)
+            while os.read(0, 4096):
+                pass
             stop.set()
 
         threading.Thread(target=watch_stdin, name="stdin-watch", daemon=True).start()
