@@ -117,7 +117,10 @@ def main(argv: list[str] | None = None) -> int:
     _defaults(port)
     external = bool(os.environ.get("AWS_ENDPOINT_URL"))
     data = None if external else data_dir(args)
-    backend = None if external else Backend(data)
+    try:
+        backend = None if external else Backend(data)
+    except KeyboardInterrupt:  # Ctrl-C while the backend replays: it stops by itself
+        return 130
     if backend is not None:
         os.environ["AWS_ENDPOINT_URL"] = backend.endpoint
     code = 1

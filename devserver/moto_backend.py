@@ -219,6 +219,10 @@ def main(argv: list[str] | None = None) -> int:
     from devserver.moto_lock import LOCK
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per call is noise
+    # A stop asked for during the replay comes after it: the journal is never cut short.
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())  # Ctrl-C reaches the whole group
     app: WSGIApp = DomainDispatcherApplication(create_backend_app)
     store: DataDir | None = None
     meta = {"moto": moto.__version__}
@@ -258,9 +262,6 @@ def main(argv: list[str] | None = None) -> int:
         disable_nagle_algorithm = True
 
     server = make_server(args.host, args.port, app, True, request_handler=Handler)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())  # Ctrl-C reaches the whole group
     if args.exit_with_stdin:
 
         def watch_stdin() -> None:
