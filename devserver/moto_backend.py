@@ -144,8 +144,16 @@ def restore(blob: bytes) -> None:
 class Recorder:
     """WSGI middleware: apply mutations one at a time and journal each before answering."""
 
-    def __init__(self, app: WSGIApp, store: Any, lock: Any, meta: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        app: WSGIApp,
+        store: Any,
+        lock: Any,
+        meta: dict[str, Any],
+        write_state: Callable[[IO[bytes]], None] = capture,
+    ) -> None:
         self.app, self.store, self.lock, self.meta = app, store, lock, meta
+        self.write_state = write_state
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         if not is_mutation(environ):
@@ -164,7 +172,7 @@ class Recorder:
                 # gives the same answer (a failed condition fails again, and writes nothing).
                 self.store.append(payload)
                 if self.store.needs_compaction():
-                    self.store.compact(capture, **self.meta)
+                    self.store.compact(self.write_state, **self.meta)
 
 
 def replay(app: WSGIApp, records: list[bytes]) -> int:

@@ -204,3 +204,21 @@ def test_replay_reproduces_conditional_outcomes(tmp_path: Path) -> None:
     # THEN it holds exactly the live state (the refused write refused again)
     assert len(recovered.records) == 4
     assert fresh.data == live.data == {"k": "v2", "j": "x"}
+
+
+def test_a_long_journal_is_compacted_into_the_snapshot(tmp_path: Path) -> None:
+    # GIVEN a recorder whose journal may hold only about one request
+    store = DataDir(tmp_path, compact_bytes=len(MAGIC) + 1)
+    store.recover()
+    store.compact(state_writer({}))
+    live = ConditionalStore()
+    app = Recorder(live, store, threading.RLock(), {}, lambda out: state_writer(live.data)(out))
+    # WHEN it takes writes
+    for key in ("a", "b", "c"):
+        b"".join(app(environ("PUT", f"/{key}", key.encode()), lambda *_: None))
+    store.close()
+    # THEN each went into a new snapshot, and the journal starts over
+    recovered = DataDir(tmp_path).recover()
+    assert json.loads(recovered.snapshot or b"") == {"a": "a", "b": "b", "c": "c"}
+    assert recovered.records == []
+    assert recovered.snapshot_meta["through"] == 3  # one compaction per write
