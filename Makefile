@@ -13,8 +13,9 @@ $(STAMP): pyproject.toml requirements.txt
 	$(VENV)/bin/uv pip install --python $(PY) -q -e '.[dev]'
 	touch $(STAMP)
 
+# State lives in .devdata/ (NT2_DATA_DIR, or ARGS="--data-dir DIR"); ARGS=--in-memory keeps none.
 serve: $(STAMP)
-	$(PY) -m devserver
+	$(PY) -m devserver $(ARGS)
 
 test: $(STAMP)
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile --durations=15

@@ -43,7 +43,11 @@ def start_server() -> tuple[subprocess.Popen[bytes], str]:
     env.update(PORT=str(port), PUBLIC_API_URL=url, PYTHONUNBUFFERED="1")
     log = open(ROOT / "build" / f"bench-server-{port}.log", "w")  # noqa: SIM115
     proc = subprocess.Popen(
-        [sys.executable, "-m", "devserver"], cwd=ROOT, env=env, stdout=log, stderr=log
+        [sys.executable, "-m", "devserver", "--in-memory"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=log,
     )
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:

@@ -85,10 +85,10 @@ def run() -> dict[str, Any]:
 
     import app as app_module
     from chalicelib.store.aws import reset_clients
-    from devserver import moto_patch
+    from devserver import moto_fidelity
     from devserver.backend import ensure_resources
 
-    moto_patch.apply()
+    moto_fidelity.apply()
     out: dict[str, Any] = {}
     with mock_aws(), Client(app_module.app, stage_name="test") as client:
         reset_clients()
@@ -174,10 +174,10 @@ def _max_push_in_process() -> dict[str, Any]:
 
     import app as app_module
     from chalicelib.shared.encoding import b64url_encode
-    from devserver import moto_patch
+    from devserver import moto_fidelity
     from devserver.backend import ensure_resources
 
-    moto_patch.apply()
+    moto_fidelity.apply()
     with mock_aws(), Client(app_module.app, stage_name="test") as client:
         ensure_resources()
         dev = _device(client)

@@ -1,9 +1,31 @@
 """Make moto's DynamoDB TransactWriteItems roll back per touched item instead of per table copy.
 
-Why: moto 5.2.5 ``DynamoDBBackend.transact_write_items`` takes its rollback backup with
-``copy.deepcopy(table)`` once per *action*, so one 100-action transaction into a table of n
-items deep-copies the whole table 100 times: pushing a vault of 10 000 items becomes
-O(items^2) in time and holds a full table copy in memory on every call.
+Upstream issue (moto 5.2.5; no network here, so this is the report to file at
+github.com/getmoto/moto/issues):
+
+    DynamoDB: transact_write_items deep-copies the whole table once per action
+
+    What moto does: ``DynamoDBBackend.transact_write_items`` takes its rollback backup with
+    ``copy.deepcopy(table)`` once per *action*. A 100-action transaction into a table of n
+    items deep-copies the table 100 times, so filling a table with transactions is
+    O(n^2) in time and holds a full table copy in memory during every call.
+    What DynamoDB does: a transaction costs what its (at most 100) items cost, whatever the
+    table size.
+    Repro::
+
+        import time, boto3, moto
+        with moto.mock_aws():
+            ddb = boto3.client("dynamodb", region_name="us-east-1")
+            ddb.create_table(TableName="t", BillingMode="PAY_PER_REQUEST",
+                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}])
+            for batch in range(100):
+                t = time.perf_counter()
+                ddb.transact_write_items(TransactItems=[{"Put": {"TableName": "t",
+                    "Item": {"pk": {"S": f"{batch}-{i}"}}}} for i in range(100)])
+                print(batch * 100, time.perf_counter() - t)  # grows with the table size
+
+Why it matters here: pushing a vault of 10 000 items would be O(items^2).
 
 How: we wrap moto's method instead of re-implementing it, so validation, condition evaluation,
 ``ReturnValuesOnConditionCheckFailure`` items and ``CancellationReasons`` stay moto's own code.
@@ -21,9 +43,7 @@ Only the backup changes:
 Secondary indexes need no extra work: moto stores no index data. LSI/GSI queries and scans
 filter ``table.items`` when they are read, so restoring the items restores the indexes.
 
-Call ``apply()`` once in the process that hosts the moto backend (``mock_aws`` or the moto
-server), at any time before the first TransactWriteItems: it patches the backend class, so
-backends that already exist are covered too.
+Installed by ``devserver.moto_fidelity.apply()`` (which checks the moto version first).
 """
 
 from __future__ import annotations
@@ -32,18 +52,15 @@ import copy
 import functools
 import threading
 import types
-import warnings
 from collections.abc import Callable
 from typing import Any
 
-import moto
 import moto.dynamodb.models as ddb_models
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.table import Table
 
 __all__ = ["apply"]
 
-_TESTED_MOTO = "5.2.5"
 _MARKER = "_nt2_touched_item_rollback"
 _state = threading.local()  # .active: this thread is inside the patched transaction
 
@@ -142,19 +159,9 @@ def _wrap(original: Callable[..., None]) -> Callable[..., None]:
 
 
 def apply() -> None:
-    """Install the patch (idempotent). Safe before or after moto backends exist."""
-    from devserver import moto_lsi, moto_query, moto_s3  # as AWS does them / costs them
-
-    moto_s3.apply()
-    moto_lsi.apply()
-    moto_query.apply()
+    """Install the patch (idempotent); use ``devserver.moto_fidelity.apply()``."""
     if getattr(DynamoDBBackend.transact_write_items, _MARKER, False):
         return
-    if moto.__version__ != _TESTED_MOTO:
-        warnings.warn(
-            f"devserver.moto_patch was written for moto {_TESTED_MOTO}, found {moto.__version__}",
-            stacklevel=2,
-        )
     ddb_models.copy = _copy_shim  # type: ignore[assignment]
     DynamoDBBackend.transact_write_items = _wrap(  # type: ignore[method-assign]
         DynamoDBBackend.transact_write_items

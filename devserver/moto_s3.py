@@ -11,6 +11,25 @@ wrong body would be stored.
 How: wrap `S3Response._get_checksum` (called by PutObject). When no algorithm header is sent
 but one `x-amz-checksum-*` header is, that header names the algorithm; a checksum given in a
 header is compared with the body moto decoded, and a mismatch raises BadDigest.
+
+Upstream issue (moto 5.2.5; the report to file at github.com/getmoto/moto/issues):
+
+    S3: PutObject ignores a lone x-amz-checksum-sha256 header (no checksum stored, no
+    BadDigest)
+
+    What moto does: `S3Response._get_checksum` looks for a checksum only when
+    `x-amz-sdk-checksum-algorithm` names the algorithm, and never compares it with the body.
+    What S3 does: a `x-amz-checksum-<algorithm>` header alone names the algorithm; S3 stores
+    it (HeadObject with ChecksumMode=ENABLED returns it) and rejects a body that does not
+    match with 400 BadDigest.
+    Repro::
+
+        url = s3.generate_presigned_url("put_object", Params={"Bucket": "b", "Key": "k",
+                                        "ChecksumSHA256": base64_sha256(b"right")})
+        requests.put(url, data=b"wrong",
+                     headers={"x-amz-checksum-sha256": base64_sha256(b"right")})
+        # S3: 400 BadDigest; moto: 200, and head_object(ChecksumMode="ENABLED") has no
+        # ChecksumSHA256 even after a matching upload
 """
 
 from __future__ import annotations
@@ -67,7 +86,7 @@ def _wrap(original: Callable[..., tuple[str, str | None]]) -> Callable[..., Any]
 
 
 def apply() -> None:
-    """Install the patch (idempotent)."""
+    """Install the patch (idempotent); use ``devserver.moto_fidelity.apply()``."""
     current = S3Response._get_checksum
     if getattr(current, _MARKER, False):
         return

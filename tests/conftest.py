@@ -38,11 +38,10 @@ def aws(aws_env: None) -> Iterator[None]:
     from moto import mock_aws
 
     from chalicelib.store.aws import reset_clients
-    from devserver import moto_lock, moto_patch
+    from devserver import moto_fidelity
     from devserver.backend import ensure_resources
 
-    moto_patch.apply()
-    moto_lock.apply()
+    moto_fidelity.apply()
     reset_clients()
     with mock_aws():
         ensure_resources()

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import signal
+import time
 from typing import Any
 
 import boto3
 import httpx
+import pytest
 from moto.server import ThreadedMotoServer
 
 from tests.e2e.conftest import LocalServer
@@ -49,6 +51,36 @@ def test_uses_an_existing_endpoint_and_creates_what_is_missing(server_factory: A
 def test_sigterm_stops_the_server() -> None:
     srv = LocalServer()
     assert httpx.get(srv.url + "/api/health").status_code == 200
+    backend = srv.backend_url()
+    assert httpx.get(backend + "/moto-api/").status_code == 200  # its own process
     srv.proc.send_signal(signal.SIGTERM)
     assert srv.proc.wait(timeout=15) == 0
+    # THEN the backend process stopped too
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(backend + "/moto-api/", timeout=2)
     srv.stop()
+
+
+def test_keep_alive_requests_do_not_wait_for_delayed_acks(server: LocalServer) -> None:
+    # Both servers write a response's headers and body in two sends: with Nagle's algorithm
+    # on, each response on a kept-alive connection waits ~40 ms for the client's delayed ACK.
+    ddb = boto3.client(
+        "dynamodb",
+        endpoint_url=server.backend_url(),
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",  # noqa: S106 - moto's fake credentials
+    )
+    with httpx.Client(base_url=server.url) as http:
+        http.get("/api/health")
+        ddb.list_tables()
+        started = time.perf_counter()
+        for _ in range(20):
+            assert http.get("/api/health").status_code == 200
+        api = time.perf_counter() - started
+        started = time.perf_counter()
+        for _ in range(20):
+            ddb.list_tables()
+        backend = time.perf_counter() - started
+    assert api < 0.5, f"20 API requests took {api:.2f} s"  # ~0.8 s with Nagle on
+    assert backend < 0.5, f"20 backend requests took {backend:.2f} s"

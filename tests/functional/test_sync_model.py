@@ -46,11 +46,10 @@ def _run(ops: list[Any]) -> None:
 
     import app as app_module
     from chalicelib.store.aws import reset_clients
-    from devserver import moto_lock, moto_patch
+    from devserver import moto_fidelity
     from devserver.backend import ensure_resources
 
-    moto_patch.apply()
-    moto_lock.apply()
+    moto_fidelity.apply()
     reset_clients()
     with mock_aws(), Client(app_module.app, stage_name="test") as client:
         ensure_resources()

@@ -14,7 +14,8 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.dynamodb.models import DynamoDBBackend, dynamodb_backends
 from moto.dynamodb.models.table import Table
 
-from devserver import moto_patch
+from devserver import moto_fidelity
+from devserver.backend import create_table_kwargs
 
 TABLE = "t"
 
@@ -33,32 +34,11 @@ def _aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def ddb() -> Iterator[Any]:
-    moto_patch.apply()
+    moto_fidelity.apply()
     with moto.mock_aws():
         client = boto3.client("dynamodb", region_name="us-east-1")
-        client.create_table(
-            TableName=TABLE,
-            BillingMode="PAY_PER_REQUEST",
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-                {"AttributeName": "ver", "AttributeType": "N"},
-            ],
-            LocalSecondaryIndexes=[
-                {
-                    "IndexName": "by_ver",
-                    "KeySchema": [
-                        {"AttributeName": "pk", "KeyType": "HASH"},
-                        {"AttributeName": "ver", "KeyType": "RANGE"},
-                    ],
-                    "Projection": {"ProjectionType": "ALL"},
-                }
-            ],
-        )
+        # The deployed table's schema (infra/template.json), never a hand copy.
+        client.create_table(**create_table_kwargs(TABLE))
         yield client
 
 
@@ -82,7 +62,7 @@ def scan(client: Any) -> list[dict[str, Any]]:
 def by_ver(client: Any, pk: str = "p") -> list[tuple[str, str]]:
     out = client.query(
         TableName=TABLE,
-        IndexName="by_ver",
+        IndexName="byVersion",
         KeyConditionExpression="pk = :p",
         ExpressionAttributeValues={":p": {"S": pk}},
     )
@@ -130,9 +110,9 @@ def cancellation(client: Any, actions: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def test_apply_is_idempotent() -> None:
-    moto_patch.apply()
+    moto_fidelity.apply()
     patched = DynamoDBBackend.transact_write_items
-    moto_patch.apply()
+    moto_fidelity.apply()
     assert DynamoDBBackend.transact_write_items is patched
     assert not hasattr(patched.__wrapped__, "__wrapped__")  # type: ignore[attr-defined]
 

@@ -9,36 +9,16 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from devserver import moto_patch
+from devserver import moto_fidelity
+from devserver.backend import create_table_kwargs
 
 
 @pytest.fixture
 def ddb() -> Any:
-    moto_patch.apply()
+    moto_fidelity.apply()
     with mock_aws():
         client = boto3.client("dynamodb", region_name="us-east-1")
-        client.create_table(
-            TableName="t",
-            AttributeDefinitions=[
-                {"AttributeName": n, "AttributeType": t}
-                for n, t in (("pk", "S"), ("sk", "S"), ("ver", "N"))
-            ],
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-            LocalSecondaryIndexes=[
-                {
-                    "IndexName": "byVersion",
-                    "KeySchema": [
-                        {"AttributeName": "pk", "KeyType": "HASH"},
-                        {"AttributeName": "ver", "KeyType": "RANGE"},
-                    ],
-                    "Projection": {"ProjectionType": "KEYS_ONLY"},
-                }
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        client.create_table(**create_table_kwargs("t"))  # infra/template.json's schema
         rng = random.Random(7)
         versions = rng.sample(range(1, 5000), 300)
         for n, v in enumerate(versions):
