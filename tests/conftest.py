@@ -35,18 +35,12 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def aws(aws_env: None) -> Iterator[None]:
     """moto in-process with our patches, table and bucket created from infra/template.json."""
-    from moto import mock_aws
-
-    from chalicelib.store.aws import reset_clients
-    from devserver import moto_fidelity
     from devserver.backend import ensure_resources
+    from tests.support.moto_world import moto_world
 
-    moto_fidelity.apply()
-    reset_clients()
-    with mock_aws():
+    with moto_world():
         ensure_resources()
         yield
-    reset_clients()
 
 
 @pytest.fixture

@@ -18,14 +18,13 @@ _NAMES = itertools.count(1)
 
 @contextmanager
 def moto_world() -> Iterator[None]:
-    """moto in-process with our patches, as tests/conftest.py's `aws` fixture starts it."""
+    """moto in-process with our pinned fidelity patches (the one way the suite starts it)."""
     from moto import mock_aws
 
     from chalicelib.store.aws import reset_clients
-    from devserver import moto_lock, moto_patch
+    from devserver import moto_fidelity
 
-    moto_patch.apply()
-    moto_lock.apply()
+    moto_fidelity.apply()
     reset_clients()
     with mock_aws():
         yield
