@@ -1,6 +1,6 @@
 """One structured JSON log line per request and CloudWatch embedded-format metrics.
 
-`routes/http.py` calls `begin` and `finish` around every operation; anything in between
+`routes/operations.py` calls `begin` and `finish` around every operation; anything in between
 (routes, domain code) adds facts with `annotate(**fields)`, which finds the current request
 through a context variable. Only counts, flags and short identifiers are accepted: a field
 whose name says secret (token, signature, salt, verifier, ciphertext, nonce, ...) is dropped,

@@ -1,1 +1,1 @@
-"""DynamoDB and S3 access: key helpers, schema, clients, retries."""
+"""DynamoDB and S3 access: repositories in the domain's words (docs/TABLE_DESIGN.md)."""

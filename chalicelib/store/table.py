@@ -233,13 +233,7 @@ class Table:
             # The version index projects keys only (an LSI entry counts toward the item's
             # 400 KB); DynamoDB fetches the rest from the base table, strongly consistent.
             kwargs["Select"] = "ALL_ATTRIBUTES"
-        if limit:
-            kwargs["Limit"] = limit
-        if start:
-            kwargs["ExclusiveStartKey"] = start
-        resp = with_retries("Query", lambda: self.ddb.query(**kwargs))
-        items = [i for i in (from_item(r) for r in resp.get("Items", [])) if i is not None]
-        return items, resp.get("LastEvaluatedKey")
+        return self._query_page(kwargs, limit, start)
 
     def query_index(
         self,
@@ -260,6 +254,11 @@ class Table:
             "KeyConditionExpression": key_condition,
             "ExpressionAttributeValues": {k: to_av(v) for k, v in values.items()},
         }
+        return self._query_page(kwargs, limit, start)
+
+    def _query_page(
+        self, kwargs: dict[str, Any], limit: int | None, start: dict[str, Any] | None
+    ) -> tuple[list[Item], dict[str, Any] | None]:
         if limit:
             kwargs["Limit"] = limit
         if start:

@@ -113,12 +113,7 @@ def add_rotate(
     sets = ["keyDid = :new", "rotatedAt = :now"]
     values: dict[str, Any] = {":new": new_key, ":old": old_key, ":now": now}
     condition = "keyDid = :old AND attribute_exists(saltHex)"
-    if verifier is not None:
-        sets.append("verifier = :verifier")
-        values[":verifier"] = verifier
-    if public_keys is not None:
-        sets.append("publicKeys = :pk")
-        values[":pk"] = public_keys
+    _set_public_material(sets, values, verifier, public_keys)
     if kdf_iterations is not None:
         sets.append("kdfIterations = :it")
         values[":it"] = kdf_iterations
@@ -205,12 +200,7 @@ def add_register(
         ":key": key_did,
         ":nows": now // 1000,
     }
-    if verifier is not None:
-        sets.append("verifier = :verifier")
-        values[":verifier"] = verifier
-    if public_keys is not None:
-        sets.append("publicKeys = :pk")
-        values[":pk"] = public_keys
+    _set_public_material(sets, values, verifier, public_keys)
     condition = "keyDid = :key AND (attribute_not_exists(saltHex) OR saltHex = :salt)"
     if iterations_given:
         condition += " AND (attribute_not_exists(kdfIterations) OR kdfIterations = :it)"
@@ -231,3 +221,15 @@ def add_register(
             }
         },
     )
+
+
+def _set_public_material(
+    sets: list[str], values: dict[str, Any], verifier: str | None, public_keys: Any
+) -> None:
+    """SET the verifier and public keys that are given (`:verifier`, `:pk`)."""
+    if verifier is not None:
+        sets.append("verifier = :verifier")
+        values[":verifier"] = verifier
+    if public_keys is not None:
+        sets.append("publicKeys = :pk")
+        values[":pk"] = public_keys
