@@ -119,12 +119,17 @@ class Client:
             self._salt = self.meta.salt
         return self._salt
 
-    def unlock(self, password: str, *, kit_kdf: dict[str, Any] | None = None) -> Keys:
-        """Derive the keys from the master password (refusing a wrong one).
+    def unlock(self, password: str) -> Keys:
+        """Derive the keys from the master password (refusing a wrong one, locally)."""
+        self.keys = unlock.unlock(self, password)
+        return self.keys
+
+    def adopt_password(self, password: str, *, kit_kdf: dict[str, Any] | None = None) -> Keys:
+        """Adopt the master password changed on another device (the person says so).
 
         kit_kdf: the KDF of a new kit, for a password changed elsewhere with raised iterations.
         """
-        self.keys = unlock.unlock(self, password, kit_kdf)
+        self.keys = unlock.adopt_password(self, password, kit_kdf)
         return self.keys
 
     def require_keys(self) -> Keys:

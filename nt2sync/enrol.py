@@ -123,7 +123,7 @@ def status(client: Client, *, offline: bool) -> dict[str, Any]:
         if not remote.get("registered"):
             raise PasswordChangedElsewhere(
                 "The server has no vault for this key: the master password was probably "
-                "changed on another device; run again with the new one in NT2_PASSWORD."
+                "changed on another device; run `nt2sync password adopt` with the new one."
             )
         out["counts"]["remote"] = (remote.get("counts") or {}).get("items")
         out["remoteWatermark"] = remote.get("watermark")

@@ -61,6 +61,6 @@ def _map_fatal(client: Client, exc: ServerError) -> None:
         raise auth.revoked(client) from exc
     if exc.code == ErrorCode.VAULT_NOT_FOUND and client.meta.sync_enabled:
         raise PasswordChangedElsewhere(
-            "The master password was changed on another device; run this again with the "
-            "new master password in NT2_PASSWORD."
+            "The master password was changed on another device; run `nt2sync password "
+            "adopt` with the new master password."
         ) from exc

@@ -1,7 +1,9 @@
 """Creating a vault and unlocking it: the master password becomes the keys held in memory.
 
-A password changed on another device is noticed here (the verifier no longer opens) and
-checked against the server's bootstrap before it is adopted.
+A wrong password is refused locally (the local verifier), before any request: nothing
+derived from an unverified password is ever sent. A password changed on another device is
+adopted only when the person says so (`nt2sync password adopt`), derived with exactly the
+parameters the server then announces, and checked against its key DID and verifier.
 """
 
 from __future__ import annotations
@@ -14,13 +16,23 @@ from typing import TYPE_CHECKING, Any
 
 from chalicelib.shared import crypto
 from chalicelib.shared.codes import ErrorCode
-from nt2sync.errors import BadVerifier, SaltMismatch, ServerError, WeakKdfOffered, WrongPassword
+from nt2sync.errors import (
+    BadVerifier,
+    ClientError,
+    SaltMismatch,
+    ServerError,
+    WeakKdfOffered,
+    WrongPassword,
+)
 from nt2sync.vault import Vault
 
 if TYPE_CHECKING:
     from nt2sync.engine import Client
 
 NOT_THIS_VAULT = "The master password is wrong for this vault."
+ADOPT_HINT = (
+    " If it was changed on another device, run `nt2sync password adopt` with the new one."
+)
 
 
 @dataclass
@@ -74,7 +86,7 @@ def create_vault(
     return vault, Keys(data_key, seed, key_did)
 
 
-def unlock(client: Client, password: str, kit_kdf: dict[str, Any] | None) -> Keys:
+def unlock(client: Client, password: str) -> Keys:
     """Derive the keys from the master password (refusing a wrong one)."""
     meta = client.meta
     kek = crypto.derive_kek(password, meta.salt, crypto.check_kdf(meta.kdf))
@@ -90,17 +102,9 @@ def unlock(client: Client, password: str, kit_kdf: dict[str, Any] | None) -> Key
             except crypto.VerifierMismatch:
                 raise WrongPassword(NOT_THIS_VAULT) from None
             seed, key_did = crypto.key_did_from_kek(kek)
-        elif meta.sync_enabled and meta.server_url:
-            if kit_kdf is not None:
-                iterations = refuse_weak(kit_kdf)
-                if iterations < crypto.check_kdf(meta.kdf):
-                    raise WeakKdfOffered(
-                        "The kit lowers the key-derivation iterations; refusing it."
-                    ) from None
-                kek = crypto.derive_kek(password, meta.salt, iterations)
-            return adopt_rotation(client, kek)
         else:
-            raise WrongPassword(NOT_THIS_VAULT) from None
+            hint = ADOPT_HINT if meta.sync_enabled and meta.server_url else ""
+            raise WrongPassword(NOT_THIS_VAULT + hint) from None
     if crypto.key_check(data_key) != meta.key_check:
         raise WrongPassword("The master password opens a different vault's key.")
     if meta.pending_rotation:  # keep using the current (old) key until the server agrees
@@ -115,24 +119,47 @@ def pending_secret(client: Client, data_key: bytes, name: str) -> bytes:
     return crypto.open_local_secret(data_key, client.meta.salt, name, pending[name])
 
 
-def adopt_rotation(client: Client, kek: bytes) -> Keys:
-    """The password was changed on another device: check the new key through bootstrap."""
+def adopt_password(client: Client, password: str, kit_kdf: dict[str, Any] | None) -> Keys:
+    """The person says the password was changed on another device: derive with this vault's
+    parameters (or a new kit's, never lower), and adopt only if the server's bootstrap for
+    the derived key DID announces exactly those parameters, this vault's salt and a verifier
+    that opens to this vault's data key. Nothing is stored otherwise."""
     meta = client.meta
+    if not (meta.sync_enabled and meta.server_url):
+        raise ClientError("Cloud sync is not enabled for this vault: there is nothing to adopt.")
+    iterations = crypto.check_kdf(meta.kdf)
+    if kit_kdf is not None:
+        iterations = refuse_weak(kit_kdf)
+        if iterations < crypto.check_kdf(meta.kdf):
+            raise WeakKdfOffered("The kit lowers the key-derivation iterations; refusing it.")
+    kek = crypto.derive_kek(password, meta.salt, iterations)
+    try:
+        crypto.open_verifier(kek, meta.salt, meta.verifier)
+    except crypto.VerifierMismatch:
+        pass
+    else:
+        raise ClientError("That is this vault's current master password: nothing to adopt.")
     seed, key_did = crypto.key_did_from_kek(kek)
     try:
         boot = client.api.bootstrap(key_did)
     except ServerError as exc:
         if exc.code == ErrorCode.VAULT_NOT_FOUND:
-            raise WrongPassword(NOT_THIS_VAULT) from exc
+            raise WrongPassword(
+                "The server has no vault for this password: it is not the new master password "
+                "(or the new kit's parameters are needed: `--kit FILE`)."
+            ) from exc
         raise
+    if boot.get("keyDid") != key_did:
+        raise BadVerifier("The server answered for another key DID than asked; refusing it.")
     if boot.get("saltHex") != meta.salt_hex:
         raise SaltMismatch(
             "The server names another salt for this vault than the one it was made with; "
             "refusing to use it."
         )
-    if refuse_weak(boot.get("kdf")) < crypto.check_kdf(meta.kdf):
+    if refuse_weak(boot.get("kdf")) != iterations:
         raise WeakKdfOffered(
-            "The server offered weaker key-derivation parameters than this vault's; refusing."
+            "The server announces other key-derivation parameters than the ones this password "
+            "was derived with; refusing them (nothing was stored)."
         )
     try:
         data_key = crypto.open_verifier(kek, meta.salt, str(boot.get("verifier") or ""))
@@ -148,9 +175,9 @@ def adopt_rotation(client: Client, kek: bytes) -> Keys:
     client.vault.set_meta(
         key_did=key_did,
         verifier=boot["verifier"],
-        kdf=boot["kdf"],
+        kdf=crypto.kdf_params(iterations),
         token=None,
         token_expires_at=None,
     )
-    client.notices.append("The master password was changed on another device; now using it.")
+    client.notices.append("Now using the master password changed on another device.")
     return Keys(data_key, seed, key_did)

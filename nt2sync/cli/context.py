@@ -96,10 +96,10 @@ def opened() -> Iterator[Client]:
 
 
 @contextmanager
-def unlocked(kit_kdf: dict[str, Any] | None = None) -> Iterator[Client]:
+def unlocked() -> Iterator[Client]:
     """Open the vault and unlock it with the master password."""
     with opened() as client:
-        client.unlock(read_password(), kit_kdf=kit_kdf)
+        client.unlock(read_password())
         yield client
         for notice in client.notices:
             render.warn(notice)

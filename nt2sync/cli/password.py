@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from nt2sync.cli import render
-from nt2sync.cli.context import JsonOpt, group, read_password, unlocked
+from nt2sync.cli.context import JsonOpt, group, opened, read_kit, read_password, unlocked
 
 app = group("Master password.")
 
@@ -35,3 +36,23 @@ def password_change(
     else:
         render.say("Export a new recovery kit with `nt2sync kit`.")
     render.say(json.dumps(kit_data))
+
+
+@app.command("adopt")
+def password_adopt(
+    kit_file: Annotated[
+        Path | None,
+        typer.Option("--kit", help="The new kit, if the change raised the iterations."),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Use the master password that was changed on another device (checked with the server)."""
+    kit_kdf = read_kit(kit_file).get("kdf") if kit_file else None
+    password = read_password(label="New master password (changed on another device)")
+    with opened() as client:
+        client.adopt_password(password, kit_kdf=kit_kdf)
+        key_did = client.meta.key_did
+    if as_json:
+        render.emit({"keyDid": key_did})
+    else:
+        render.say(f"Now using the new master password. Key DID: {key_did}")

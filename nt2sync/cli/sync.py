@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from nt2sync.cli import render
-from nt2sync.cli.context import JsonOpt, group, opened, read_kit, unlocked
+from nt2sync.cli.context import JsonOpt, group, opened, unlocked
 
 app = group("Cloud sync.")
 
@@ -31,16 +30,9 @@ def sync_enable(
 
 
 @app.command("now")
-def sync_now(
-    kit_file: Annotated[
-        Path | None,
-        typer.Option("--kit", help="New kit, after a password change that raised iterations."),
-    ] = None,
-    as_json: JsonOpt = False,
-) -> None:
+def sync_now(as_json: JsonOpt = False) -> None:
     """Push local changes and pull remote ones."""
-    kit_kdf = read_kit(kit_file).get("kdf") if kit_file else None
-    with unlocked(kit_kdf) as client:
+    with unlocked() as client:
         summary = client.sync_now(render.progress())
     render.summary(summary, as_json)
 

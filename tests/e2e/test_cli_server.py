@@ -135,7 +135,9 @@ def test_password_change_locks_out_old_password(pair):
     locked = cli(b, "sync", "now")
     assert locked.code == 1 and "changed on another device" in locked.err
     assert cli(a, "item", "list", password="pw-one").code == 1
-    # B with the new password adopts the new key and continues
+    # B with the new password is refused locally until the person adopts it
+    assert "password adopt" in cli(b, "sync", "now", password="pw-two").err
+    assert ok(b, "password", "adopt", password="pw-two")["keyDid"] == changed["keyDid"]
     assert ok(b, "sync", "now", password="pw-two")["pulled"] >= 1
     assert items(b, password="pw-two") == items(a, password="pw-two")
     assert ok(b, "kit", password="pw-two")["keyDid"] == changed["keyDid"]

@@ -187,9 +187,14 @@ def test_password_change_locks_out_old_password(make_client, join_client, server
     with pytest.raises(errors.PasswordChangedElsewhere, match="changed on another device"):
         b.sync_now()
     b.close()
-    # AND B with the new password adopts the new key and carries on (nothing lost)
+    # AND B's unlock with the new password is refused locally: nothing derived from it is sent
     b2 = Client.open(tmp_path / "b.sqlite3", transport=server, sleep=lambda s: None)
-    b2.unlock("pw-two")
+    sent = len(server.requests)
+    with pytest.raises(errors.WrongPassword, match="password adopt"):
+        b2.unlock("pw-two")
+    assert len(server.requests) == sent
+    # AND B adopts the new password when told to, and carries on (nothing lost)
+    b2.adopt_password("pw-two")
     assert b2.meta.key_did == new_did
     b2.sync_now()
     a.sync_now()
@@ -310,8 +315,8 @@ def test_password_change_with_raised_iterations_needs_the_new_kit(
     assert stored.vault(a.meta.key_did)["kdf"]["iterations"] == 120_000
     again = Client.open(tmp_path / "b.sqlite3", transport=server)
     with pytest.raises(errors.WrongPassword):  # local iterations derive another keyDid
-        again.unlock("pw-two")
-    again.unlock("pw-two", kit_kdf=a.kit()["kdf"])
+        again.adopt_password("pw-two")
+    again.adopt_password("pw-two", kit_kdf=a.kit()["kdf"])
     assert again.meta.key_did == a.meta.key_did and again.meta.kdf["iterations"] == 120_000
     again.sync_now()
     again.close()
@@ -325,3 +330,40 @@ def test_device_limit_is_explained(make_client, server):
     with pytest.raises(errors.ClientError, match="revoke one on another device"):
         client.enable(server.audience, device_name="a")
     assert not client.meta.sync_enabled
+
+
+def test_a_wrong_password_sends_nothing_even_when_the_server_says_the_vault_is_gone(
+    make_client, server
+):
+    # GIVEN a synced vault whose server pretends the vault is gone (the oracle attack, row 6)
+    a = enabled(make_client, server)
+    path = a.vault.path
+    a.close()
+    server.answer_once("/api/sync/pull", ErrorCode.VAULT_NOT_FOUND)
+    # WHEN someone types password guesses
+    sent = len(server.requests)
+    for guess in ("guess-1", "guess-2"):
+        with pytest.raises(errors.WrongPassword):
+            Client.open(path, transport=server).unlock(guess)
+    # THEN nothing derived from a guess ever reached the server
+    assert len(server.requests) == sent
+
+
+def test_adoption_refuses_kdf_parameters_other_than_the_ones_it_derived_with(
+    make_client, join_client, server, tmp_path
+):
+    # GIVEN B, and a password change on A
+    a = enabled(make_client, server)
+    b = join_client("b", a.meta.key_did)
+    b.close()
+    a.change_password("pw-two")
+    # WHEN the server announces 200 000 iterations at B's adoption (row 5)
+    server.weaken_kdf(iterations=200_000)
+    again = Client.open(tmp_path / "b.sqlite3", transport=server)
+    before = (again.meta.key_did, again.meta.kdf, again.meta.verifier)
+    with pytest.raises(errors.WeakKdfOffered, match="other key-derivation parameters"):
+        again.adopt_password("pw-two")
+    # THEN nothing was stored: the old password still opens B's vault
+    assert (again.meta.key_did, again.meta.kdf, again.meta.verifier) == before
+    again.unlock(PASSWORD)
+    again.close()
