@@ -30,9 +30,7 @@ if TYPE_CHECKING:
     from nt2sync.engine import Client
 
 NOT_THIS_VAULT = "The master password is wrong for this vault."
-ADOPT_HINT = (
-    " If it was changed on another device, run `nt2sync password adopt` with the new one."
-)
+ADOPT_HINT = " If it was changed on another device, run `nt2sync password adopt` with the new one."
 
 
 @dataclass
