@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from nt2sync import auth
 from nt2sync.api import Api
+from nt2sync.errors import UntrustedAnswer
 
 if TYPE_CHECKING:
     from nt2sync.engine import Client
@@ -37,5 +39,16 @@ def premium(client: Client, action: str, code: str | None = None) -> dict[str, A
     if action == "redeem":
         return client.call(lambda api: api.redeem(code or ""))  # type: ignore[no-any-return]
     if action == "checkout":
-        return client.call(lambda api: api.checkout())  # type: ignore[no-any-return]
+        answer: dict[str, Any] = client.call(lambda api: api.checkout())
+        url = answer.get("url")
+        if not isinstance(url, str) or not _is_https(url):
+            raise UntrustedAnswer(
+                "The server's checkout link is not an https:// address; not showing it."
+            )
+        return answer
     return client.call(lambda api: api.premium())  # type: ignore[no-any-return]
+
+
+def _is_https(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.scheme == "https" and bool(parts.hostname) and url.isprintable()

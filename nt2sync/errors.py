@@ -53,6 +53,10 @@ class PasswordChangedElsewhere(ClientError):
     """The vault was rotated to a new key by another device."""
 
 
+class UntrustedAnswer(ClientError):
+    """The server handed over something the client will not use or show."""
+
+
 class ServerError(ClientError):
     """A protocol error answered by the server, with its code."""
 

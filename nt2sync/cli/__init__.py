@@ -56,7 +56,9 @@ def _unexpected(exc: Exception) -> str:
 
 
 def _fail(message: str, code: int) -> int:
-    sys.stderr.write(message + "\n")
+    from nt2sync.cli.render import printable
+
+    sys.stderr.write(printable(message) + "\n")
     return code
 
 

@@ -7,6 +7,7 @@ paths never load it.
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 from collections.abc import Sequence
@@ -19,14 +20,26 @@ if TYPE_CHECKING:
     from rich.table import Table
 
 
+# C0 and C1 controls (ESC starts ANSI/OSC sequences: colours, cursor moves, a fake prompt,
+# a window title, a hyperlink), DEL, and the bidirectional overrides that reorder what a
+# terminal shows. Newline and tab are kept.
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """Text safe for a terminal: every byte from the server (or another device) is stripped
+    of control characters before it is shown."""
+    return _UNSAFE.sub("", text)
+
+
 def say(text: str) -> None:
     """One message on stdout."""
-    sys.stdout.write(text + "\n")
+    sys.stdout.write(printable(text) + "\n")
 
 
 def warn(text: str) -> None:
     """One message on stderr (notices, and errors at the CLI's boundary)."""
-    sys.stderr.write(text + "\n")
+    sys.stderr.write(printable(text) + "\n")
 
 
 def emit(data: Any) -> None:
@@ -63,7 +76,7 @@ def table(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
     """A table with a header row (no columns: two columns of key and value, no header)."""
     drawn = _table(*columns)
     for row in rows:
-        drawn.add_row(*row)
+        drawn.add_row(*(printable(str(cell)) for cell in row))
     _console().print(drawn)
 
 

@@ -49,6 +49,10 @@ class LyingServer(httpx.BaseTransport):
         """GET /api/health names another public URL."""
         self._lie_on("/api/health", lambda body: {**body, "audience": audience})
 
+    def rewrite(self, path: str, change: Callable[[dict[str, Any]], Any]) -> None:
+        """Any other lie: the app's JSON answer on `path`, changed by `change`."""
+        self._lie_on(path, change)
+
     def weaken_kdf(self, *, iterations: int | None = None, algorithm: str | None = None) -> None:
         """The bootstrap's kdf is weaker than the vault's (a cheaper offline guess)."""
 

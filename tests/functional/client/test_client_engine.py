@@ -367,3 +367,16 @@ def test_adoption_refuses_kdf_parameters_other_than_the_ones_it_derived_with(
     assert (again.meta.key_did, again.meta.kdf, again.meta.verifier) == before
     again.unlock(PASSWORD)
     again.close()
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://checkout.example/buy", "javascript:alert(1)", "https://shop.example/\x1b]0;x\x07"],
+)
+def test_a_checkout_link_that_is_not_https_is_not_shown(make_client, server, url):
+    # GIVEN a server that hands over a checkout link that is not plain https (row 9)
+    a = enabled(make_client, server)
+    server.rewrite("/api/premium/checkout", lambda body: {**body, "url": url})
+    # WHEN the person asks for it THEN it is refused in one sentence
+    with pytest.raises(errors.UntrustedAnswer, match="not an https"):
+        a.premium("checkout")
