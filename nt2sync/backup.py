@@ -22,14 +22,18 @@ if TYPE_CHECKING:
 
 
 def kit(client: Client) -> dict[str, Any]:
-    """Setup/recovery kit: no secret in it."""
+    """Setup/recovery kit: no secret in it, but with the master password it opens the vault;
+    its MAC (keyed from the password) proves at `join` that nobody changed where it points."""
     meta = client.meta
-    return {
+    keys = client.require_keys()
+    data: dict[str, Any] = {
         "server": meta.server_url,
         "keyDid": meta.key_did,
         "kdf": meta.kdf,
         "saltHex": meta.salt_hex,
     }
+    data["mac"] = crypto.kit_mac(keys.seed, data)
+    return data
 
 
 def export_backup(client: Client, path: Path) -> int:

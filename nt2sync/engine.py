@@ -217,11 +217,15 @@ class Client:
         *,
         kit_salt_hex: str | None = None,
         kit_kdf: dict[str, Any] | None = None,
+        kit: dict[str, Any] | None = None,
         device_name: str | None = None,
         progress: Progress | None = None,
         **kwargs: Any,
     ) -> tuple[Client, SyncSummary]:
-        """A new device: bootstrap, check everything, then pull the vault."""
+        """A new device: bootstrap, check everything, then pull the vault.
+
+        kit: a whole setup kit; its MAC is checked with the password before any request.
+        """
         return enrol.join(
             cls,
             path,
@@ -230,6 +234,7 @@ class Client:
             password,
             kit_salt_hex=kit_salt_hex,
             kit_kdf=kit_kdf,
+            kit=kit,
             device_name=device_name,
             progress=progress,
             **kwargs,

@@ -23,6 +23,7 @@ from nt2sync.errors import (
     PasswordChangedElsewhere,
     SaltMismatch,
     ServerError,
+    TamperedKit,
     WeakKdfOffered,
     WrongPassword,
     explain,
@@ -143,11 +144,15 @@ def join(
     kit_kdf: dict[str, Any] | None,
     device_name: str | None,
     progress: Progress | None,
+    kit: dict[str, Any] | None = None,
     **kwargs: Any,
 ) -> tuple[Client, SyncSummary]:
     """A new device: bootstrap, check everything, then pull the vault."""
     if Vault.exists(path):
         raise ClientError(f"A vault already exists at {path}; join needs a path with none.")
+    if kit is not None:
+        check_kit(kit, password)
+        kit_salt_hex, kit_kdf = str(kit["saltHex"]), kit["kdf"]
     api = Api(server, transport=kwargs.get("transport"), sleep=kwargs.get("sleep", time.sleep))
     auth.check_audience(api)
     try:
@@ -213,3 +218,24 @@ def _remove_vault_files(path: Path) -> None:
         candidate = path.with_name(path.name + suffix)
         if candidate.exists():
             candidate.unlink()
+
+
+def check_kit(kit: dict[str, Any], password: str) -> None:
+    """The kit's MAC, checked with the password before anything is sent anywhere: a kit whose
+    server, key DID, KDF or salt was changed (or a wrong password) is refused here."""
+    if not isinstance(kit.get("mac"), str):
+        raise TamperedKit(
+            "This kit has no integrity code (an older nt2sync made it): make a new one with "
+            "`nt2sync kit` on a device that has the vault, or join with --server and --key-did."
+        )
+    try:
+        salt = hex_decode(str(kit.get("saltHex")))
+        iterations = refuse_weak(kit.get("kdf"))
+    except (EncodingError, ClientError) as exc:
+        raise TamperedKit("This kit is damaged; nothing was sent.") from exc
+    seed = crypto.key_did_seed(crypto.derive_kek(password, salt, iterations))
+    if not crypto.kit_mac_ok(seed, kit):
+        raise TamperedKit(
+            "This kit does not match the master password: either the password is wrong or "
+            "the kit was altered (its server, key or KDF); nothing was sent."
+        )

@@ -53,6 +53,10 @@ class PasswordChangedElsewhere(ClientError):
     """The vault was rotated to a new key by another device."""
 
 
+class TamperedKit(ClientError):
+    """A setup kit whose MAC does not verify with the master password."""
+
+
 class UntrustedAnswer(ClientError):
     """The server handed over something the client will not use or show."""
 

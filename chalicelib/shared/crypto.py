@@ -44,6 +44,8 @@ ITEM_KEY_INFO = b"nt2-sync/v1/item-key"
 ATTACHMENT_KEY_INFO = b"nt2-sync/v1/attachment-key"
 LOCAL_KEY_INFO = b"nt2-sync/v1/local-secret-key"
 KEY_CHECK_INFO = b"nt2-sync/v1/key-check"
+KIT_MAC_INFO = b"nt2-sync/v1/kit-mac"
+KIT_FIELDS = ("server", "keyDid", "kdf", "saltHex")
 
 ITEM_FIELDS = ("title", "body", "username", "url")
 
@@ -278,3 +280,19 @@ def sha256_b64url(data: bytes) -> str:
 def constant_time_equal(a: str, b: str) -> bool:
     """Compare two strings without leaking where they differ."""
     return hmac.compare_digest(a.encode(), b.encode())
+
+
+def kit_mac(seed: bytes, kit: Mapping[str, Any]) -> str:
+    """The setup kit's integrity code: HMAC-SHA256 under HKDF(Key DID seed, "kit-mac") over
+    the canonical JSON of (server, keyDid, kdf, saltHex). Only the master password makes the
+    key, so a kit whose server, key, KDF or salt was changed is caught before anything is
+    sent to where it points."""
+    canonical = json.dumps(
+        {name: kit.get(name) for name in KIT_FIELDS}, sort_keys=True, separators=(",", ":")
+    ).encode("utf-8")
+    return b64url_encode(hmac.new(hkdf(seed, KIT_MAC_INFO), canonical, hashlib.sha256).digest())
+
+
+def kit_mac_ok(seed: bytes, kit: Mapping[str, Any]) -> bool:
+    mac = kit.get("mac")
+    return isinstance(mac, str) and hmac.compare_digest(mac, kit_mac(seed, kit))

@@ -16,9 +16,9 @@ from nt2sync.cli.context import (
     JsonOpt,
     default_vault_path,
     help_without_command,
-    opened,
     read_kit,
     read_password,
+    unlocked,
 )
 from nt2sync.errors import UsageProblem
 
@@ -85,8 +85,12 @@ def kit(
     out_file: Annotated[Path | None, typer.Option("--out", help="Also write the kit here.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Setup/recovery kit (server URL, key DID, KDF; no secret) as JSON and a QR code."""
-    with opened() as client:
+    """Setup/recovery kit (server, key DID, KDF, salt, MAC) as JSON and a QR code.
+
+    No secret is in it, but the kit plus a guessed master password opens the vault: keep it
+    like a recovery code.
+    """
+    with unlocked() as client:
         data = client.kit()
     text = json.dumps(data)
     if out_file:
@@ -95,6 +99,10 @@ def kit(
         render.emit(data)
         return
     render.say(text)
+    render.say(
+        "Keep this kit like a recovery code: with a guessed master password it opens the "
+        "vault. Its MAC lets `join` detect a changed server, key or KDF."
+    )
     import segno
 
     segno.make(text, error="m").terminal(compact=True)
@@ -115,13 +123,13 @@ def join(
     """Set up this device from the server and the master password."""
     from nt2sync.engine import Client
 
-    salt_hex = kdf = None
+    data = None
     if kit_file:
         data = read_kit(kit_file)
-        server = server or data.get("server")
+        if server and server != data.get("server"):
+            raise UsageProblem("--server differs from the kit's server; use one or the other.")
+        server = data.get("server")
         key_did = key_did or data["keyDid"]
-        salt_hex = data.get("saltHex")
-        kdf = data.get("kdf")
     if not server or not key_did:
         raise UsageProblem("join needs --server and --key-did, or --kit FILE.")
     password = read_password()
@@ -130,8 +138,7 @@ def join(
         server,
         key_did,
         password,
-        kit_salt_hex=salt_hex,
-        kit_kdf=kdf,
+        kit=data,
         device_name=device_name,
         progress=render.progress(),
     )

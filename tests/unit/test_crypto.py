@@ -151,3 +151,22 @@ def test_attachment_round_trip_and_binding():
 def test_malformed_plaintext_shape_is_refused():
     with pytest.raises(crypto.UnsupportedFormat):
         crypto.validate_item_plaintext({"v": 1, "title": 3})
+
+
+def test_kit_mac_vector_and_what_it_covers() -> None:
+    # GIVEN the KEK vector's seed and a kit (docs/CRYPTO.md, "Setup kit")
+    kek = crypto.derive_kek("correct horse battery staple", bytes(range(16)), 100_000)
+    seed, did = crypto.key_did_from_kek(kek)
+    kit = {
+        "server": "https://sync.example",
+        "keyDid": did,
+        "kdf": {"algorithm": "PBKDF2-SHA256", "iterations": 100_000},
+        "saltHex": bytes(range(16)).hex(),
+    }
+    # THEN its MAC is the documented one, and any changed field no longer verifies
+    assert crypto.kit_mac(seed, kit) == "IebtulrsB7DSIq3GNC2ueS-08GjvFZEktnI9ncb_9fI"
+    signed = {**kit, "mac": crypto.kit_mac(seed, kit)}
+    assert crypto.kit_mac_ok(seed, signed)
+    for field, value in [("server", "https://relay.example"), ("saltHex", "00" * 16)]:
+        assert not crypto.kit_mac_ok(seed, {**signed, field: value})
+    assert not crypto.kit_mac_ok(crypto.key_did_seed(bytes(32)), signed)

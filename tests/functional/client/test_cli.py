@@ -6,6 +6,7 @@ Every `Api` the CLI builds sends its requests through the LyingServer (nt2sync.a
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -208,3 +209,39 @@ def test_another_salt_at_sync_enable_is_refused(tmp_path, server, a):
     server.serve_salt("cd" * 16)
     result = run(a, "sync", "enable", "--server", server.audience)
     assert result.code == 1 and "another salt" in result.err
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("server", "https://relay.attacker.example"),
+        ("kdf", {"algorithm": "PBKDF2-SHA256", "iterations": 100_001}),
+        ("saltHex", "cd" * 16),
+        ("mac", None),
+    ],
+    ids=["other-server", "other-kdf", "other-salt", "no-mac"],
+)
+def test_join_refuses_an_altered_kit_before_sending_anything(tmp_path, server, a, field, value):
+    # GIVEN a kit whose server (or KDF, salt, MAC) was changed (issue 14 row 10)
+    kit = tmp_path / "kit.json"
+    assert run(a, "kit", "--out", str(kit), "--json").code == 0
+    data = json.loads(kit.read_text())
+    data[field] = value
+    kit.write_text(json.dumps(data))
+    server.requests.clear()
+    # WHEN a new device joins with it
+    b = tmp_path / "b.sqlite3"
+    result = run(b, "join", "--kit", str(kit))
+    # THEN it is refused in one sentence, and nothing at all was sent anywhere
+    assert result.code == 1 and "kit" in result.err and "Traceback" not in result.err
+    assert server.requests == [] and not b.exists()
+
+
+def test_join_with_an_intact_kit_works_and_a_wrong_password_sends_nothing(tmp_path, server, a):
+    kit = tmp_path / "kit.json"
+    assert run(a, "kit", "--out", str(kit), "--json").code == 0
+    server.requests.clear()
+    refused = run(tmp_path / "c.sqlite3", "join", "--kit", str(kit), password="not-it")
+    assert refused.code == 1 and "does not match the master password" in refused.err
+    assert server.requests == []
+    assert run(tmp_path / "b.sqlite3", "join", "--kit", str(kit)).code == 0
