@@ -1,11 +1,14 @@
 """Encrypted .nt2backup files (export, restore, merge) and the setup/recovery kit.
 
-A backup opens with the master password it was made under; importing it merges by item id
-and never overwrites a newer local edit.
+A backup opens with the master password it was made under; importing it merges by item id,
+never overwrites a newer local edit, and keeps a local deletion unless asked to restore it.
+Its clear header (salt, kdf, keyDid, verifier, createdAt) is bound into the payload's
+associated data (backup version 2): a header moved onto another payload does not open.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -55,17 +58,17 @@ def export_backup(client: Client, path: Path) -> int:
         if r["blob"] is not None
     ]
     payload = json.dumps({"items": items, "attachments": attachments}).encode()
-    sealed = crypto.seal_local_secret(keys.data_key, meta.salt, "backup", payload)
-    doc = {
+    doc: dict[str, Any] = {
         "format": "nt2backup",
         "formatVersion": crypto.FORMAT_VERSION,
+        "backupVersion": BACKUP_VERSION,
         "kdf": meta.kdf,
         "saltHex": meta.salt_hex,
         "keyDid": meta.key_did,
         "verifier": meta.verifier,
         "createdAt": client.clock(),
-        "payload": sealed,
     }
+    doc["payload"] = crypto.seal_local_secret(keys.data_key, meta.salt, _payload_name(doc), payload)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(doc))
     tmp.replace(path)
@@ -86,13 +89,41 @@ def read_backup(path: Path, password: str) -> tuple[dict[str, Any], bytes, dict[
     kek = crypto.derive_kek(password, salt, crypto.check_kdf(doc["kdf"]))
     try:
         data_key = crypto.open_verifier(kek, salt, doc["verifier"])
-        payload = crypto.open_local_secret(data_key, salt, "backup", doc["payload"])
     except crypto.CryptoError as exc:
         raise WrongPassword(
             "The master password does not open this backup (it opens with the password it "
             "was made under)."
         ) from exc
+    try:
+        payload = crypto.open_local_secret(data_key, salt, _payload_name(doc), doc["payload"])
+    except crypto.CryptoError as exc:
+        raise TamperedItem(
+            f"{path} was altered: its header does not belong to its contents; nothing was imported."
+        ) from exc
     return doc, data_key, json.loads(payload)
+
+
+BACKUP_VERSION = 2
+HEADER_FIELDS: tuple[str, ...] = (
+    "format",
+    "formatVersion",
+    "backupVersion",
+    "kdf",
+    "saltHex",
+    "keyDid",
+    "verifier",
+    "createdAt",
+)
+
+
+def _payload_name(doc: dict[str, Any]) -> str:
+    """The associated-data name of the payload: version 2 binds the whole clear header; a
+    version 1 file (no backupVersion) was sealed as "backup" with nothing bound."""
+    if doc.get("backupVersion") is None:
+        return "backup"
+    header = {name: doc.get(name) for name in HEADER_FIELDS}
+    canonical = json.dumps(header, sort_keys=True, separators=(",", ":")).encode("utf-8")
+    return "backup/" + hashlib.sha256(canonical).hexdigest()
 
 
 def import_new(
@@ -117,17 +148,20 @@ def import_new(
     return client, _merge_backup(client, payload)
 
 
-def import_into(client: Client, backup: Path, password: str) -> int:
-    """Merge a backup of this same vault by id, never over a newer local edit."""
+def import_into(
+    client: Client, backup: Path, password: str, *, restore_deleted: bool = False
+) -> int:
+    """Merge a backup of this same vault by id, never over a newer local edit; an item
+    deleted here stays deleted unless restore_deleted."""
     keys = client.require_keys()
     doc, data_key, payload = read_backup(backup, password)
     same_key = crypto.key_check(data_key) == crypto.key_check(keys.data_key)
     if doc["saltHex"] != client.meta.salt_hex or not same_key:
         raise ClientError("This backup belongs to another vault; nothing was imported.")
-    return _merge_backup(client, payload)
+    return _merge_backup(client, payload, restore_deleted=restore_deleted)
 
 
-def _merge_backup(client: Client, payload: dict[str, Any]) -> int:
+def _merge_backup(client: Client, payload: dict[str, Any], *, restore_deleted: bool = False) -> int:
     keys = client.require_keys()
     vault = client.vault
     salt = client.meta.salt
@@ -139,6 +173,8 @@ def _merge_backup(client: Client, payload: dict[str, Any]) -> int:
             except crypto.CryptoError as exc:
                 raise TamperedItem(f"Item {entry['id']} in the backup is damaged.") from exc
             local = vault.get_item(entry["id"])
+            if local is not None and local.deleted and not restore_deleted:
+                continue  # deleted here after the backup was made: the deletion stands
             if local is not None and not local.deleted:
                 mine = decrypt_row(client, local)
                 if merge.same_content(mine, theirs) or mine["updatedAt"] >= theirs["updatedAt"]:

@@ -301,12 +301,15 @@ class Client:
         """Restore a backup into a path with no vault (sync off until enabled)."""
         return backup.import_new(cls, path, backup_file, password, **kwargs)
 
-    def import_into(self, backup_file: Path, password: str) -> int:
-        """Merge a backup of this same vault by id, never over a newer local edit."""
-        return backup.import_into(self, backup_file, password)
+    def import_into(
+        self, backup_file: Path, password: str, *, restore_deleted: bool = False
+    ) -> int:
+        """Merge a backup of this same vault by id, never over a newer local edit; local
+        deletions stay unless restore_deleted."""
+        return backup.import_into(self, backup_file, password, restore_deleted=restore_deleted)
 
     def kit(self) -> dict[str, Any]:
-        """Setup/recovery kit: no secret in it."""
+        """Setup/recovery kit with its MAC (needs the vault unlocked)."""
         return backup.kit(self)
 
 

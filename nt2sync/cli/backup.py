@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
+
+import typer
 
 from nt2sync.cli import render
 from nt2sync.cli.context import (
@@ -30,15 +33,23 @@ def backup_export(file: Path, as_json: JsonOpt = False) -> None:
 
 
 @app.command("import")
-def backup_import(file: Path, offline: OfflineOpt = False, as_json: JsonOpt = False) -> None:
-    """Restore (empty path) or merge (same vault) a .nt2backup."""
+def backup_import(
+    file: Path,
+    restore_deleted: Annotated[
+        bool,
+        typer.Option("--restore-deleted", help="Bring back items deleted here since."),
+    ] = False,
+    offline: OfflineOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Restore (empty path) or merge (same vault) a .nt2backup; local deletions stay."""
     from nt2sync.engine import Client
     from nt2sync.vault import Vault
 
     password = read_password()
     if Vault.exists(STATE.vault):
         with unlocked() as client:
-            count = client.import_into(file, password)
+            count = client.import_into(file, password, restore_deleted=restore_deleted)
             after_write(client, offline)
     else:
         client, count = Client.import_new(STATE.vault, file, password)
