@@ -205,6 +205,26 @@ def encode_item_plaintext(fields: Mapping[str, Any]) -> bytes:
     return json.dumps(dict(fields), sort_keys=True, separators=(",", ":")).encode("utf-8")
 
 
+MIN_PADDED = 128  # bytes: the smallest item plaintext a server can see
+
+
+def padme(length: int) -> int:
+    """Padmé (Nikitin et al., PETS 2019): round up to a length whose low bits are zero, so
+    that at most O(log log n) bits of the size leak; the overhead is at most 12 %."""
+    if length < 2:
+        return length
+    exponent = length.bit_length() - 1
+    low_bits = exponent - exponent.bit_length()
+    mask = (1 << low_bits) - 1
+    return (length + mask) & ~mask
+
+
+def pad_item_plaintext(raw: bytes) -> bytes:
+    """The JSON plaintext followed by spaces up to its padded length (JSON allows trailing
+    whitespace, so any reader of the unpadded format reads it unchanged)."""
+    return raw + b" " * (padme(max(len(raw), MIN_PADDED)) - len(raw))
+
+
 def validate_item_plaintext(data: Any) -> dict[str, Any]:
     """Check the shape of a decrypted item; raise UnsupportedFormat otherwise."""
     if not isinstance(data, dict) or data.get("v") != FORMAT_VERSION:
@@ -237,7 +257,8 @@ def encrypt_item(
     """Encrypt an item's plaintext dict; base64url envelope."""
     data = validate_item_plaintext({"v": FORMAT_VERSION, **plaintext})
     key = _subkey(data_key, ITEM_KEY_INFO)
-    return b64url_encode(_seal(key, encode_item_plaintext(data), item_aad(salt, item_id), nonce))
+    padded = pad_item_plaintext(encode_item_plaintext(data))
+    return b64url_encode(_seal(key, padded, item_aad(salt, item_id), nonce))
 
 
 def decrypt_item(data_key: bytes, salt: bytes, item_id: str, ciphertext: str) -> dict[str, Any]:

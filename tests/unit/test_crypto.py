@@ -35,6 +35,11 @@ ITEM = {
 ITEM_CT = (
     "AQcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHB6qZIYv9CFKc5HWiNrq1uLB4gvjz-hMpR-X8rX8ENvjosKp0mTw_5QNO4GLW"
     "IWlAG04CSFpckUvQoE4wy_FiWS257f4xq1hrFMgyJsjOYBGzNe-_dh4Yo7Q4_cnQQlR39Lh5WWZRnYXWC7QixL7nAscZ"
+    "t8PLB8IVEcRaH-wmuO1atob-IR4vNcy7QPux-WB1JfqhpLehHz4vx2DRUf7_Cus"
+)
+ITEM_CT_UNPADDED = (  # made before padding: still opens
+    "AQcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHB6qZIYv9CFKc5HWiNrq1uLB4gvjz-hMpR-X8rX8ENvjosKp0mTw_5QNO4GLW"
+    "IWlAG04CSFpckUvQoE4wy_FiWS257f4xq1hrFMgyJsjOYBGzNe-_dh4Yo7Q4_cnQQlR39Lh5WWZRnYXWC7QixL7nAscZ"
     "t8PLB8IVEcRaH-wmuO1atob-IR4vNcy7QPux-WB1Ekm470ld8E5BYLsz_U2O9Q"
 )
 
@@ -87,6 +92,26 @@ def test_wrong_password_or_salt_does_not_open_verifier(kek):
 def test_item_vector():
     assert crypto.encrypt_item(DATA_KEY, SALT, "item-1", ITEM, nonce=bytes([7]) * 24) == ITEM_CT
     assert crypto.decrypt_item(DATA_KEY, SALT, "item-1", ITEM_CT) == {"v": 1, **ITEM}
+    assert crypto.decrypt_item(DATA_KEY, SALT, "item-1", ITEM_CT_UNPADDED) == {"v": 1, **ITEM}
+
+
+def test_item_plaintexts_are_padded_to_padme_lengths():
+    # GIVEN two items whose bodies differ in length (issue 14 row 12: 8 vs 16 characters)
+    def size(body: str) -> int:
+        envelope = crypto.encrypt_item(DATA_KEY, SALT, "i", {**ITEM, "body": body})
+        return len(b64url_decode(envelope))
+
+    # THEN the server sees one padded size for both, and the padding stays within 12 %
+    assert size("b" * 8) == size("b" * 16)
+    assert [crypto.padme(n) for n in (128, 129, 159, 171, 1000, 65537)] == [
+        128,
+        144,
+        160,
+        176,
+        1024,
+        67584,
+    ]
+    assert max((crypto.padme(n) - n) / n for n in range(128, 70_000)) < 0.12
 
 
 @pytest.mark.parametrize(
