@@ -121,9 +121,17 @@ def edit_item(client: Client, item_id: str, **fields: str | None) -> None:
 def remove_item(client: Client, item_id: str) -> None:
     """Delete an item (a tombstone, pushed like an edit)."""
     row = live_row(client, item_id)
+    keys = client.require_keys()
+    revision = max(row.revision, row.rev_floor) + 1
+    record = {
+        "revision": revision,
+        "updatedAt": client.clock(),
+        "replicaId": client.meta.replica_id,
+    }
     row.deleted = True
     row.dirty = True
-    row.ciphertext = None
+    # Sealed (v1.2 §5): other devices accept the deletion only because it opens with the key.
+    row.ciphertext = crypto.seal_deletion(keys.data_key, client.salt, item_id, record)
     client.vault.put_item(row)
 
 

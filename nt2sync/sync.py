@@ -82,8 +82,8 @@ def push(client: Client, summary: SyncSummary, progress: Progress) -> None:
 
 def _wire_item(row: ItemRow) -> dict[str, Any]:
     item: dict[str, Any] = {"id": row.id, "baseVersion": row.version, "deleted": row.deleted}
-    if not row.deleted:
-        item["ciphertext"] = row.ciphertext
+    if not row.deleted or row.ciphertext is not None:
+        item["ciphertext"] = row.ciphertext  # a tombstone's is its sealed deletion record
     return item
 
 
@@ -118,7 +118,9 @@ def _apply_push(
     checked: list[dict[str, Any] | None] = []
     for sent, result in zip(items, results, strict=True):
         current = result.get("current") if result.get("status") == "conflict" else None
-        if current and not current.get("deleted") and current.get("ciphertext") is not None:
+        if current and current.get("deleted"):
+            checked.append(_verify_deletion(client, current, vault.get_item(sent["id"])))
+        elif current and current.get("ciphertext") is not None:
             checked.append(_verify_remote(client, current, vault.get_item(sent["id"])))
         else:
             checked.append(None)
@@ -175,8 +177,10 @@ def pull(client: Client, summary: SyncSummary, progress: Progress) -> None:
             for remote in items:  # every check before any write: a bad page changes nothing
                 local = vault.get_item(remote["id"])
                 held = local is not None and int(remote["version"]) <= local.version
-                if remote.get("deleted") or held:  # held: never applied, so not decrypted
+                if held:  # never applied, so not decrypted
                     checked.append(None)
+                elif remote.get("deleted"):
+                    checked.append(_verify_deletion(client, remote, local))
                 else:
                     checked.append(_verify_remote(client, remote, local))
             with vault.transaction():
@@ -222,6 +226,33 @@ def _verify_remote(client: Client, remote: dict[str, Any], local: ItemRow | None
     return plaintext
 
 
+def _verify_deletion(
+    client: Client, remote: dict[str, Any], local: ItemRow | None
+) -> dict[str, Any]:
+    """Open a tombstone's sealed record: a deletion that does not open with the data key
+    was not made by any device of this vault, and a replayed older one is refused."""
+    keys = client.require_keys()
+    item_id = remote["id"]
+    try:
+        record = crypto.open_deletion(
+            keys.data_key, client.salt, item_id, remote.get("ciphertext") or ""
+        )
+    except crypto.CryptoError as exc:
+        raise TamperedItem(
+            f"The server reported a deletion of item {item_id} that it cannot prove (it is "
+            "not sealed with this vault's key); the item was kept. Nothing was changed "
+            "locally."
+        ) from exc
+    floor = local.rev_floor if local else 0
+    if record["revision"] < floor:
+        raise RollbackRefused(
+            f"The server replayed an older deletion of item {item_id} (revision "
+            f"{record['revision']}, this device has seen {floor}); refusing it. Nothing was "
+            "changed locally."
+        )
+    return record
+
+
 def _clean_row(remote: dict[str, Any], plaintext: dict[str, Any]) -> ItemRow:
     return ItemRow(
         id=remote["id"],
@@ -254,8 +285,10 @@ def _apply_remote(
     if local is not None and version <= local.version:
         return 0  # already held (our own write coming back, or an older state)
     if remote["deleted"]:
+        assert plaintext is not None  # the opened deletion record
         seen = max(local.revision, local.rev_floor) if local else 0
-        tomb = ItemRow(remote["id"], version, False, True, None, seen, seen + 1, 0)
+        seen = max(seen, plaintext["revision"])
+        tomb = ItemRow(remote["id"], version, False, True, remote["ciphertext"], seen, seen + 1, 0)
         conflicts = 0
         if local is not None and local.dirty and not local.deleted:
             _new_copy(client, decrypt_row(client, local))  # an unpushed edit survives

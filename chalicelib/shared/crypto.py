@@ -275,6 +275,58 @@ def decrypt_item(data_key: bytes, salt: bytes, item_id: str, ciphertext: str) ->
     return validate_item_plaintext(data)
 
 
+def deletion_aad(salt: bytes, item_id: str) -> bytes:
+    """Associated data of a sealed deletion record: never confused with a live item's."""
+    return _aad("deletion", salt, item_id)
+
+
+def seal_deletion(
+    data_key: bytes,
+    salt: bytes,
+    item_id: str,
+    record: Mapping[str, Any],
+    *,
+    nonce: bytes | None = None,
+) -> str:
+    """A tombstone's ciphertext (PROTOCOL v1.2 §5): `{v, deleted, revision, updatedAt,
+    replicaId}` under the item key with the deletion's associated data, so only a holder of
+    the data key can delete an item."""
+    data = validate_deletion({"v": FORMAT_VERSION, "deleted": True, **record})
+    key = _subkey(data_key, ITEM_KEY_INFO)
+    return b64url_encode(
+        _seal(key, encode_item_plaintext(data), deletion_aad(salt, item_id), nonce)
+    )
+
+
+def open_deletion(data_key: bytes, salt: bytes, item_id: str, ciphertext: str) -> dict[str, Any]:
+    """Open and validate a sealed deletion record; TamperedCiphertext if it is not one."""
+    try:
+        envelope = b64url_decode(ciphertext)
+    except EncodingError as exc:
+        raise TamperedCiphertext("deletion record is not base64url") from exc
+    raw = _open(_subkey(data_key, ITEM_KEY_INFO), envelope, deletion_aad(salt, item_id))
+    try:
+        return validate_deletion(json.loads(raw))
+    except ValueError as exc:
+        raise UnsupportedFormat("deletion record is not JSON") from exc
+
+
+def validate_deletion(data: Any) -> dict[str, Any]:
+    if (
+        not isinstance(data, dict)
+        or data.get("v") != FORMAT_VERSION
+        or data.get("deleted") is not True
+    ):
+        raise UnsupportedFormat("unknown deletion record format")
+    for name in ("updatedAt", "revision"):
+        value = data.get(name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise UnsupportedFormat(f"deletion field {name} is not a non-negative integer")
+    if not isinstance(data.get("replicaId"), str):
+        raise UnsupportedFormat("deletion field replicaId is not text")
+    return data
+
+
 def attachment_aad(salt: bytes, attachment_id: str) -> bytes:
     """Associated data of an attachment: vault salt, attachment id, format version."""
     return _aad("attachment", salt, attachment_id)

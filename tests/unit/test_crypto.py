@@ -195,3 +195,24 @@ def test_kit_mac_vector_and_what_it_covers() -> None:
     for field, value in [("server", "https://relay.example"), ("saltHex", "00" * 16)]:
         assert not crypto.kit_mac_ok(seed, {**signed, field: value})
     assert not crypto.kit_mac_ok(crypto.key_did_seed(bytes(32)), signed)
+
+
+def test_a_deletion_record_opens_only_as_a_deletion_of_its_item():
+    # GIVEN a sealed deletion record of item-1
+    record = {"revision": 2, "updatedAt": 1700000000001, "replicaId": "replica-a"}
+    sealed = crypto.seal_deletion(DATA_KEY, SALT, "item-1", record)
+    # THEN it opens as that deletion
+    assert crypto.open_deletion(DATA_KEY, SALT, "item-1", sealed) == {
+        "v": 1,
+        "deleted": True,
+        **record,
+    }
+    # AND not for another item, nor with another key; a live item is not a deletion
+    with pytest.raises(crypto.CryptoError):
+        crypto.open_deletion(DATA_KEY, SALT, "item-2", sealed)
+    with pytest.raises(crypto.CryptoError):
+        crypto.open_deletion(bytes(32), SALT, "item-1", sealed)
+    with pytest.raises(crypto.CryptoError):
+        crypto.open_deletion(DATA_KEY, SALT, "item-1", ITEM_CT)
+    with pytest.raises(crypto.CryptoError):
+        crypto.decrypt_item(DATA_KEY, SALT, "item-1", sealed)

@@ -177,19 +177,25 @@ def test_flipped_byte_is_refused(server, ab):
     assert snapshot(b) == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the reference client neither seals its tombstones nor checks one it pulls "
-    "(PROTOCOL v1.2 §5 allows a sealed ciphertext on a tombstone so that a server cannot "
-    "forge one): a forged deletion is applied today",
-)
 def test_forged_deletion_is_refused(server, ab):
+    # GIVEN a server that invents a deletion nobody made (issue 14 row 1)
     b, ids = ab
     before = snapshot(b)
     server.forge_deletion(ids["alpha"])
+    # WHEN B syncs THEN the deletion is refused in one sentence and B keeps the item
     result = run(b, "sync", "now")
-    assert result.code == 1
+    assert result.code == 1 and "cannot prove" in result.err and "item was kept" in result.err
     assert snapshot(b) == before
+
+
+def test_a_real_deletion_is_sealed_and_accepted(server, ab):
+    # GIVEN A deletes an item
+    b, ids = ab
+    a_vault = b.with_name("a.sqlite3")
+    assert run(a_vault, "item", "rm", ids["alpha"]).code == 0
+    # THEN the tombstone A pushed carries a sealed record, and B applies it
+    assert run(b, "sync", "now").code == 0
+    assert [i["title"] for i in run(b, "item", "list", "--json").json()] == ["beta"]
 
 
 def test_replayed_older_ciphertext_is_refused(server, ab):
