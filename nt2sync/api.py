@@ -35,7 +35,10 @@ def _retry_after(response: httpx.Response) -> float | None:
         return None
 
 
+# A Lambda answers at most 6 MB; a pull page holds ≤ 4 MiB of ciphertext (§5).
+MAX_RESPONSE_BYTES = 8 * 1024 * 1024
 MAX_DEVICE_PAGES = 100  # 10 000 devices: far past any honest vault (§7: 100 active)
+MAX_ATTACHMENT_PAGES = 10_000  # 1 000 000 attachments of 100 a page
 
 # The transport of an Api built without one; None is httpx's own (the network). Tests of the
 # CLI point it at the app in-process (tests/support/app_transport.py).
@@ -111,6 +114,12 @@ class Api:
         """JSON of a success; ServerError with the protocol's code otherwise."""
         if response.status_code == 204:
             return None
+        if len(response.content) > MAX_RESPONSE_BYTES:
+            raise ServerError(
+                response.status_code,
+                "bad_response",
+                "The server's answer is larger than any honest answer; nothing was changed.",
+            )
         try:
             body = response.json()
         except ValueError:
@@ -193,23 +202,8 @@ class Api:
         return self.request("GET", "/sync/status")  # type: ignore[no-any-return]
 
     def devices(self) -> list[dict[str, Any]]:
-        """GET /api/devices."""
-        devices: list[dict[str, Any]] = []
-        cursor: str | None = None
-        seen: set[str] = set()
-        for _page in range(MAX_DEVICE_PAGES):
-            params = {"cursor": cursor} if cursor else None
-            page = self.request("GET", "/devices", params=params)
-            devices += page["devices"]
-            cursor = page.get("cursor")
-            if not cursor:
-                return devices
-            if not isinstance(cursor, str) or cursor in seen:
-                break
-            seen.add(cursor)
-        raise ServerError(
-            200, "bad_response", "The server's device list does not end; nothing was changed."
-        )
+        """GET /api/devices (every page)."""
+        return self._every_page("/devices", "devices", "device list", MAX_DEVICE_PAGES)
 
     def rename_device(self, replica_id: str, name: str) -> dict[str, Any]:
         """PATCH /api/devices/{replicaId}."""
@@ -244,16 +238,33 @@ class Api:
 
     def attachments(self) -> list[dict[str, Any]]:
         """Every committed attachment (all pages of GET /api/attachments)."""
+        return self._every_page(
+            "/attachments", "attachments", "attachment list", MAX_ATTACHMENT_PAGES
+        )
+
+    def _every_page(
+        self, path: str, member: str, what: str, max_pages: int
+    ) -> list[dict[str, Any]]:
+        """All pages of a cursor-paged list; a cursor that repeats, a malformed page or more
+        than `max_pages` pages is refused (a hostile server's list must end)."""
         out: list[dict[str, Any]] = []
         cursor: str | None = None
-        while True:
-            page = self.request(
-                "GET", "/attachments", params={"cursor": cursor} if cursor else None
-            )
-            out.extend(page["attachments"])
+        seen: set[str] = set()
+        for _page in range(max_pages):
+            page = self.request("GET", path, params={"cursor": cursor} if cursor else None)
+            rows = page.get(member) if isinstance(page, dict) else None
+            if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+                break
+            out += rows
             cursor = page.get("cursor")
             if not cursor:
                 return out
+            if not isinstance(cursor, str) or cursor in seen:
+                break
+            seen.add(cursor)
+        raise ServerError(
+            200, "bad_response", f"The server's {what} does not end; nothing was changed."
+        )
 
     def premium(self) -> dict[str, Any]:
         """GET /api/premium."""

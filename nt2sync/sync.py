@@ -17,6 +17,7 @@ from nt2sync.attachments import upload_attachments
 from nt2sync.auth import SYNC_OFF
 from nt2sync.errors import ClientError, RollbackRefused, ServerError, TamperedItem
 from nt2sync.items import decrypt_row, encrypt, write_local
+from nt2sync.pages import check_pull_page
 from nt2sync.report import NoProgress, Progress, SyncSummary
 from nt2sync.vault import ItemRow
 
@@ -172,7 +173,7 @@ def pull(client: Client, summary: SyncSummary, progress: Progress) -> None:
                     client.notices.append("The server asked for a full resync; pulled from 0.")
                     continue
                 raise
-            items = page.get("items", [])
+            items, watermark, more = check_pull_page(page, since, PULL_LIMIT)
             checked: list[dict[str, Any] | None] = []
             for remote in items:  # every check before any write: a bad page changes nothing
                 local = vault.get_item(remote["id"])
@@ -187,11 +188,11 @@ def pull(client: Client, summary: SyncSummary, progress: Progress) -> None:
                 for remote, plaintext in zip(items, checked, strict=True):
                     local = vault.get_item(remote["id"])
                     summary.conflicts += _apply_remote(client, remote, plaintext, local)
-                vault.set_meta(watermark=int(page["watermark"]))
+                vault.set_meta(watermark=watermark)
             summary.pulled += len(items)
             progress.advance(len(items))
-            since = int(page["watermark"])
-            if not page.get("hasMore"):
+            since = watermark
+            if not more:
                 return
     finally:
         progress.stop()

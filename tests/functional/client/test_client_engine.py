@@ -6,6 +6,7 @@ import pytest
 
 from chalicelib.errors import ErrorCode
 from chalicelib.premium import promo
+from chalicelib.shared.encoding import b64url_encode
 from chalicelib.shared.limits import SESSION_TTL_MS
 from chalicelib.store.table import Table
 from nt2sync import errors, sync
@@ -380,3 +381,63 @@ def test_a_checkout_link_that_is_not_https_is_not_shown(make_client, server, url
     # WHEN the person asks for it THEN it is refused in one sentence
     with pytest.raises(errors.UntrustedAnswer, match="not an https"):
         a.premium("checkout")
+
+
+def _lie_on_pull(server, change):
+    server.rewrite("/api/sync/pull", change)
+
+
+def _first_item(body):
+    return body["items"][0] if body.get("items") else None
+
+
+@pytest.mark.parametrize(
+    "lie, says",
+    [
+        (lambda b: {**b, "hasMore": True, "items": [], "watermark": 0}, "without moving forward"),
+        (lambda b: {**b, "watermark": -5}, "moves the watermark"),
+        (lambda b: {**b, "items": b["items"] * 3}, "at most"),
+        (lambda b: {**b, "items": [{**b["items"][0], "version": 2**62}]}, "at version"),
+        (lambda b: {**b, "items": [{**b["items"][0], "version": 0}]}, "at version"),
+        (lambda b: {**b, "items": list(reversed(b["items"]))}, "out of order"),
+        (lambda b: {**b, "items": [b["items"][0], b["items"][0]]}, "out of order"),
+        (lambda b: [b], "is not an object"),
+    ],
+    ids=[
+        "more-forever",
+        "negative-watermark",
+        "page-over-limit",
+        "version-above-page",
+        "version-zero",
+        "descending",
+        "same-item-twice",
+        "not-an-object",
+    ],
+)
+def test_a_hostile_pull_page_stops_the_sync_and_stores_nothing(
+    make_client, join_client, server, monkeypatch, lie, says
+):
+    # GIVEN B, and two new items from A (issue 14 row 8)
+    a = enabled(make_client, server)
+    b = join_client("b", a.meta.key_did)
+    a.add_item("x", body="1")
+    a.add_item("y", body="2")
+    a.sync_now()
+    monkeypatch.setattr(sync, "PULL_LIMIT", 2)
+    before = (bodies(b), b.meta.watermark)
+    # WHEN the server's pull page lies
+    _lie_on_pull(server, lie)
+    with pytest.raises(errors.UntrustedAnswer, match=says):
+        b.sync_now()
+    # THEN nothing of it was stored
+    assert (bodies(b), b.meta.watermark) == before
+
+
+def test_an_attachment_list_whose_cursor_repeats_is_refused(make_client, server):
+    # GIVEN a server whose attachment list never ends (row 8)
+    a = enabled(make_client, server)
+    cursor = b64url_encode(b"ATT#same")  # a cursor the server accepts, handed out forever
+    server.rewrite("/api/attachments", lambda b: {**b, "cursor": cursor})
+    # WHEN the client lists them THEN it stops with one sentence
+    with pytest.raises(errors.ServerError, match="does not end"):
+        a.api.attachments()
