@@ -297,6 +297,20 @@ def _apply_remote(
         vault.put_item(tomb)
         return conflicts
     assert plaintext is not None
+    if (
+        local is not None
+        and not local.dirty
+        and not local.deleted
+        and plaintext["revision"] == local.revision == local.rev_floor
+        and remote["ciphertext"] != local.ciphertext
+    ):
+        # The same revision with other content: two writers the server both accepted (an
+        # honest server never does). A conflict: this device's text stays, theirs is kept as
+        # a conflicted copy, and nothing is replaced silently.
+        local.version = version
+        vault.put_item(local)
+        _new_copy(client, plaintext)
+        return 1
     if local is None or not local.dirty or local.deleted:
         vault.put_item(_clean_row(remote, plaintext))
         return 0

@@ -6,6 +6,7 @@ import pytest
 
 from chalicelib.errors import ErrorCode
 from chalicelib.premium import promo
+from chalicelib.shared import crypto
 from chalicelib.shared.encoding import b64url_encode
 from chalicelib.shared.limits import SESSION_TTL_MS
 from chalicelib.store.table import Table
@@ -441,3 +442,38 @@ def test_an_attachment_list_whose_cursor_repeats_is_refused(make_client, server)
     # WHEN the client lists them THEN it stops with one sentence
     with pytest.raises(errors.ServerError, match="does not end"):
         a.api.attachments()
+
+
+def test_the_same_revision_with_other_content_is_a_conflict_not_a_replacement(make_client, server):
+    # GIVEN C's accepted edit of x at revision 2
+    c = enabled(make_client, server, "c")
+    item = c.add_item("x", body="1")
+    c.sync_now()
+    c.edit_item(item, body="from C")
+    c.sync_now()
+    assert c.vault.get_item(item).revision == 2
+    # AND another writer's ciphertext of x, also at revision 2 (a lying server accepted both)
+    keys = c.require_keys()
+    theirs = {**c.get_item(item), "body": "from D", "revision": 2, "replicaId": "d"}
+    theirs.pop("id", None)
+    forged = crypto.encrypt_item(keys.data_key, c.salt, item, theirs)
+
+    def serve_theirs(body):
+        version = body["watermark"] + 1
+        wire = {
+            "id": item,
+            "version": version,
+            "deleted": False,
+            "ciphertext": forged,
+            "replicaId": "d",
+            "updatedAt": 1,
+        }
+        return {**body, "items": [wire], "watermark": version, "hasMore": False}
+
+    server.rewrite("/api/sync/pull", serve_theirs)
+    # WHEN C pulls it (issue 14 row 4)
+    summary = c.sync_now()
+    # THEN C's text stays and theirs is kept as a conflicted copy: nothing silently replaced
+    texts = sorted(bodies(c).values())
+    assert summary.conflicts == 1 and texts == ["from C", "from D"]
+    assert c.get_item(item)["body"] == "from C"
