@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 POLL_SECONDS = 0.25  # data_version is read at most 4 times a second
 COALESCE_SECONDS = 0.05  # frames arriving this close together make one sync
-PING_SECONDS = 60.0  # well inside API Gateway's 10-minute idle limit
+PING_SECONDS = 300.0  # inside API Gateway's 10-minute idle limit; each ping is a billed message
 MAX_BACKOFF_SECONDS = 30.0
 REVOKED = "This device was revoked from the vault's enrolled devices; live sync stopped."
 ROTATED = (
