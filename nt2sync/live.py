@@ -80,13 +80,7 @@ def watch(
             on_event(text)
 
     def sync(reason: str) -> None:
-        try:
-            summary = client.sync_now()
-        except DeviceRevoked as exc:
-            raise Ended(REVOKED) from exc
-        except PasswordChangedElsewhere as exc:
-            raise Ended(ROTATED) from exc
-        on_sync(Sync(reason, summary))
+        on_sync(Sync(reason, client.sync_now()))
 
     backoff = 0.5
     reason = "start"
@@ -114,6 +108,10 @@ def watch(
             reason = "reconnect"
     except Ended as ended:
         return str(ended)
+    except DeviceRevoked:
+        return REVOKED
+    except PasswordChangedElsewhere:
+        return ROTATED
     return STOPPED
 
 
@@ -133,13 +131,12 @@ def _session(client: Client, ws: Any, stop: threading.Event, sync: Callable[[str
                 frame = ws.recv(timeout=COALESCE_SECONDS)
             except TimeoutError:
                 frame = None
-        if remote:
-            sync("remote")
-            seen = data_version(client)
+        # Read before syncing: a commit by another process during the sync is seen next time
+        # (our own commits, on this connection, never move it).
         version = data_version(client)
-        if version != seen:
-            sync("local")
-            seen = data_version(client)
+        if remote or version != seen:
+            seen = version
+            sync("remote" if remote else "local")
         if time.monotonic() - last_ping > PING_SECONDS:
             ws.send(json.dumps({"type": PING}))
             last_ping = time.monotonic()

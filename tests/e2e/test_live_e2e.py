@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -125,3 +126,43 @@ def test_two_watches_converge_survive_a_restart_and_stop_when_revoked(pair: Any)
     finally:
         wa.stop()
         wb.stop()
+
+
+def test_the_local_websocket_api_speaks_section_10(pair: Any, server: Any) -> None:
+    import httpx
+    from websockets.exceptions import InvalidStatus
+    from websockets.sync.client import connect
+
+    from nt2sync import live
+    from nt2sync.engine import Client
+
+    a, _ = pair
+    client = Client.open(a)
+    client.unlock("pw-one")
+    try:
+        ticket = live.open_ticket(client)
+        # THEN the ticket names the loopback WebSocket server
+        assert ticket["url"].startswith("ws://127.0.0.1:")
+        # WHEN a made-up ticket is presented THEN the handshake is refused with 403
+        with pytest.raises(InvalidStatus) as refused:
+            connect(f"{ticket['url']}?ticket=bm90LWEtdGlja2V0", open_timeout=5)
+        assert refused.value.response.status_code == 403
+        # WHEN the real one is used THEN ping → pong, and a push → changed
+        with connect(f"{ticket['url']}?ticket={ticket['ticket']}", open_timeout=5) as ws:
+            ws.send(json.dumps({"type": "ping"}))
+            assert json.loads(ws.recv(timeout=2)) == {"type": "pong"}
+            assert run(a, "item", "add", "seen-live", "--body", "x").code == 0
+            frame = json.loads(ws.recv(timeout=2))
+            assert frame["type"] == "changed" and frame["replicaId"] == client.meta.replica_id
+            assert set(frame) == {"type", "watermark", "replicaId"}
+        # AND it opened once only
+        with pytest.raises(InvalidStatus):
+            connect(f"{ticket['url']}?ticket={ticket['ticket']}", open_timeout=5)
+        # AND the management API answers a post to an unknown connection as API Gateway does
+        log = Path(server.log.name).read_text()
+        found = re.search(r"management API (http://[^)]+)\)", log)
+        assert found, log
+        r = httpx.post(found.group(1) + "/@connections/nope", content=b"{}", timeout=5)
+        assert r.status_code == 410 and r.headers["x-amzn-ErrorType"] == "GoneException"
+    finally:
+        client.close()
