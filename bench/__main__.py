@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench import import_bench, server_bench
+from bench import import_bench, live_bench, server_bench
 
 CLIENT_BENCH = Path(__file__).with_name("client_bench.py")
 
@@ -19,6 +19,7 @@ CLIENT_BENCH = Path(__file__).with_name("client_bench.py")
 def main() -> None:
     figures: dict[str, object] = {"server": server_bench.main()}
     figures["import"] = import_bench.main()
+    figures["live"] = live_bench.main()
     if CLIENT_BENCH.exists():
         run = subprocess.run(
             [sys.executable, str(CLIENT_BENCH)], capture_output=True, text=True, check=True

@@ -7,9 +7,10 @@ import re
 import secrets
 from dataclasses import dataclass
 
+from chalicelib import live
 from chalicelib.clock import now_ms
 from chalicelib.errors import ApiError, ErrorCode, unavailable
-from chalicelib.settings import Settings
+from chalicelib.settings import Settings, get_settings
 from chalicelib.shared.didkey import parse_did_key
 from chalicelib.shared.encoding import EncodingError, b64url_decode, b64url_encode
 from chalicelib.shared.limits import (
@@ -172,6 +173,7 @@ def _open(table: Table, req: SessionRequest) -> tuple[str, int]:
             "ttl": _ttl(expires_at),
         },
     )
+    enrolled = False
     if vault_id is not None:
         device = device_rows.get(table, vault_id, req.replicaId)
         if device is not None and "revokedAt" in device:
@@ -179,6 +181,7 @@ def _open(table: Table, req: SessionRequest) -> tuple[str, int]:
         if device is None:
             meta = vault_heads.get(table, vault_id)
             _enrol(txn, vault_id, req, now, registered=is_registered(meta))
+            enrolled = is_registered(meta)  # an unregistered vault has no live connections
     try:
         txn.commit(table)
     except Cancelled as cancelled:
@@ -192,6 +195,8 @@ def _open(table: Table, req: SessionRequest) -> tuple[str, int]:
                     f"This vault has {MAX_ACTIVE_DEVICES} active devices; revoke one first.",
                 ) from cancelled
         raise _Again from cancelled  # the key moved, a slot or the replica was taken: again
+    if enrolled and vault_id is not None:
+        live.notify_devices(table, get_settings(), vault_id)
     return token, expires_at
 
 

@@ -21,6 +21,11 @@ LEMONSQUEEZY_CHECKOUT_URL = "LEMONSQUEEZY_CHECKOUT_URL"
 LEMONSQUEEZY_SIGNING_SECRET = "LEMONSQUEEZY_SIGNING_SECRET"  # noqa: S105 - a variable name
 AWS_ENDPOINT_URL = "AWS_ENDPOINT_URL"
 AWS_REGION = "AWS_REGION"
+# Live notifications (§10): the WebSocket URL tickets name, and the management API endpoint
+# of that WebSocket API's stage (`https://<api>.execute-api.<region>.amazonaws.com/<stage>`);
+# without the latter no frame is sent (and no connection row read).
+LIVE_WS_URL = "LIVE_WS_URL"
+LIVE_MANAGEMENT_URL = "LIVE_MANAGEMENT_URL"
 # Check every response against its declared model before sending it (the test suite sets it).
 VALIDATE_RESPONSES = "VALIDATE_RESPONSES"
 
@@ -59,6 +64,8 @@ class Settings:
     lemonsqueezy_signing_secret: str
     aws_endpoint_url: str | None
     aws_region: str
+    live_ws_url: str = "ws://127.0.0.1:8001"
+    live_management_url: str | None = None
 
 
 class MissingSettings(RuntimeError):
@@ -111,4 +118,6 @@ def get_settings() -> Settings:
         lemonsqueezy_signing_secret=env.get(LEMONSQUEEZY_SIGNING_SECRET, ""),
         aws_endpoint_url=env.get(AWS_ENDPOINT_URL) or None,
         aws_region=env.get(AWS_REGION) or env.get("AWS_DEFAULT_REGION") or "us-east-1",
+        live_ws_url=env.get(LIVE_WS_URL) or "ws://127.0.0.1:8001",
+        live_management_url=(env.get(LIVE_MANAGEMENT_URL) or "").rstrip("/") or None,
     )

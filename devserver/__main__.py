@@ -147,8 +147,12 @@ def _serve(port: int, data: Path | None, external: bool, backend: Backend | None
 
     ensure_resources()
     import app as app_module
+    from devserver.live_ws import LiveServer
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    # §10: the WebSocket API and its management API, calling the app's own handlers.
+    live = LiveServer(app_module.ws_connect, app_module.ws_message, app_module.ws_disconnect)
+    live.start(int(os.environ.get("LIVE_WS_PORT") or 0))
     config = Config.create(chalice_stage="dev", app_name="nt2-sync", project_dir=str(ROOT))
     server = create_local_server(app_module.app, config, "127.0.0.1", port)
     stopping = threading.Event()
@@ -172,10 +176,12 @@ def _serve(port: int, data: Path | None, external: bool, backend: Backend | None
     if backend is not None:
         threading.Thread(target=watch_backend, name="backend-watch", daemon=True).start()
     _announce(port, data, external)
+    print(f"Live notifications on {live.url} (management API {live.management_url})", flush=True)
     try:
         server.server.serve_forever()
     finally:
         server.server.server_close()
+        live.stop()
     return status["code"]
 
 

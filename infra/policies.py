@@ -38,6 +38,20 @@ API_OBJECT_ACTIONS = ("s3:DeleteObject", "s3:GetObject", "s3:PutObject", "s3:Put
 PURGE_TABLE_ACTIONS = ("dynamodb:DeleteItem", "dynamodb:Query", "dynamodb:UpdateItem")
 PURGE_INDEXES = ("byPurge",)
 LOG_ACTIONS = ("logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents")
+# The WebSocket API's handlers (§10), one Lambda each: $connect spends a ticket, reads the
+# vault head and device, writes the connection's two rows; $default answers through the
+# management API; $disconnect deletes the rows.
+WS_TABLE_ACTIONS = {
+    "websocket_connect": (
+        "dynamodb:BatchGetItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:PutItem",
+    ),
+    "websocket_message": (),
+    "websocket_disconnect": ("dynamodb:DeleteItem",),
+}
+WS_MANAGES_CONNECTIONS = {"websocket_message"}
+MANAGE_CONNECTIONS = ("execute-api:ManageConnections",)
 
 
 def _table(stage: str, actions: tuple[str, ...], indexes: tuple[str, ...]) -> dict[str, Any]:
@@ -60,16 +74,43 @@ def _logs(function_name: str) -> dict[str, Any]:
     }
 
 
+def _connections(stage: str) -> dict[str, Any]:
+    """Post to and close connections of this stage's WebSocket API only: the API id is known
+    after deployment, so the stage and the `@connections` path (which only a WebSocket API
+    has) bound it here; the packaged stack (infra/template.json) names the API itself."""
+    return {
+        "Sid": "LiveConnections",
+        "Effect": "Allow",
+        "Action": list(MANAGE_CONNECTIONS),
+        "Resource": [
+            f"arn:aws:execute-api:*:*:*/{stage}/POST/@connections/*",
+            f"arn:aws:execute-api:*:*:*/{stage}/DELETE/@connections/*",
+        ],
+    }
+
+
 def api_policy(stage: str) -> dict[str, Any]:
-    """The API handler: the table, its version index, the attachment objects, its logs."""
+    """The API handler: the table, its version index, the attachment objects, the live
+    connections it notifies, its logs."""
     objects = {
         "Sid": "AttachmentObjects",
         "Effect": "Allow",
         "Action": list(API_OBJECT_ACTIONS),
         "Resource": f"arn:aws:s3:::{APP}-{stage}-attachments/*",
     }
-    statements = [_table(stage, API_TABLE_ACTIONS, API_INDEXES), objects]
+    statements = [_table(stage, API_TABLE_ACTIONS, API_INDEXES), objects, _connections(stage)]
     return {"Version": "2012-10-17", "Statement": statements + [_logs(f"{APP}-{stage}")]}
+
+
+def ws_policy(stage: str, function: str) -> dict[str, Any]:
+    """One WebSocket handler: what it calls, its logs."""
+    statements: list[dict[str, Any]] = []
+    if WS_TABLE_ACTIONS[function]:
+        statements.append(_table(stage, WS_TABLE_ACTIONS[function], ()))
+    if function in WS_MANAGES_CONNECTIONS:
+        statements.append(_connections(stage))
+    statements.append(_logs(f"{APP}-{stage}-{function}"))
+    return {"Version": "2012-10-17", "Statement": statements}
 
 
 def purge_policy(stage: str) -> dict[str, Any]:
@@ -87,6 +128,9 @@ def rendered() -> dict[Path, str]:
     for stage in STAGES:
         out[CHALICE / f"policy-{stage}.json"] = _text(api_policy(stage))
         out[CHALICE / f"policy-{stage}-purge.json"] = _text(purge_policy(stage))
+        for function in WS_TABLE_ACTIONS:
+            name = function.replace("websocket_", "ws-")
+            out[CHALICE / f"policy-{stage}-{name}.json"] = _text(ws_policy(stage, function))
     return out
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from chalice import Blueprint
 
-from chalicelib import devices, identity, rotation
+from chalicelib import devices, identity, live, rotation
 from chalicelib.errors import ErrorCode
 from chalicelib.identity import Principal
 from chalicelib.routes.context import table
@@ -56,7 +56,9 @@ def list_devices(query: DevicesQuery, caller: Principal) -> DevicesResponse:
     errors=(ErrorCode.INVALID_REQUEST, *AUTH_ERRORS, ErrorCode.DEVICE_NOT_FOUND),
 )
 def rename_device(path: ReplicaPath, body: RenameRequest, caller: Principal) -> DeviceOut:
-    return DeviceOut(**devices.rename(table(), caller, path.replicaId, body.name))
+    renamed = DeviceOut(**devices.rename(table(), caller, path.replicaId, body.name))
+    live.notify_devices(table(), get_settings(), str(caller.vault_id))
+    return renamed
 
 
 @operation(
@@ -78,7 +80,9 @@ def rename_device(path: ReplicaPath, body: RenameRequest, caller: Principal) -> 
 )
 def revoke_device(path: ReplicaPath, body: RevokeRequest, caller: Principal) -> DeviceOut:
     identity.check_proof(table(), get_settings(), caller, "revoke", path.replicaId, body.proof)
-    return DeviceOut(**devices.revoke(table(), caller, path.replicaId))
+    revoked = DeviceOut(**devices.revoke(table(), caller, path.replicaId))
+    live.device_revoked(table(), get_settings(), str(caller.vault_id), path.replicaId)
+    return revoked
 
 
 @operation(
@@ -104,4 +108,5 @@ def revoke_device(path: ReplicaPath, body: RevokeRequest, caller: Principal) -> 
 def rotate(body: RotateRequest, caller: Principal) -> RotateResponse:
     identity.check_proof(table(), get_settings(), caller, "rotate", body.newKeyDid, body.proof)
     new_key_did, rotated_at = rotation.rotate(table(), get_settings(), caller, body)
+    live.end_connections(table(), get_settings(), str(caller.vault_id), "rotated")
     return RotateResponse(keyDid=new_key_did, rotatedAt=rotated_at)

@@ -6,7 +6,7 @@ from typing import Any
 
 from chalice import Blueprint
 
-from chalicelib import observability
+from chalicelib import live, observability
 from chalicelib.errors import ErrorCode
 from chalicelib.identity import Principal
 from chalicelib.routes.context import table
@@ -55,6 +55,10 @@ def push(body: PushRequest, caller: Principal) -> dict[str, Any]:
     result = push_rules.push(table(), get_settings(), caller, body)
     conflicts = sum(1 for r in result["results"] if r["status"] == "conflict")
     observability.annotate(items=len(body.items), conflicts=conflicts)
+    if conflicts < len(result["results"]) and caller.vault_id is not None:
+        live.notify_changed(
+            table(), get_settings(), caller.vault_id, result["watermark"], caller.replica_id
+        )
     return result
 
 

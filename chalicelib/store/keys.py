@@ -168,3 +168,29 @@ def vault_id_of(pk: str) -> str:
 def plain(key: dict[str, dict[str, str]]) -> dict[str, str]:
     """A typed key as plain attributes (to spread into an item)."""
     return {name: value["S"] for name, value in key.items()}
+
+
+# Live notifications (PROTOCOL.md §10): tickets, and each open WebSocket connection as two
+# rows, one in the vault's live partition (what a fan-out Queries) and one under its own id
+# (what $disconnect, which only knows the connection id, deletes first).
+LIVE_PREFIX = "LIVE#"
+LIVE_CONNECTION_PREFIX = "CONN#"
+
+
+def ticket_key(ticket_hash: str) -> dict[str, dict[str, str]]:
+    """A live ticket, stored under the SHA-256 of the ticket, never the ticket."""
+    return {"pk": {"S": f"TICKET#{ticket_hash}"}, "sk": {"S": "TICKET"}}
+
+
+def live_pk(vault_id: str) -> str:
+    """Partition of a vault's open connections (one small row each)."""
+    return f"{LIVE_PREFIX}{vault_id}"
+
+
+def live_connection_key(vault_id: str, connection_id: str) -> dict[str, dict[str, str]]:
+    return {"pk": {"S": live_pk(vault_id)}, "sk": {"S": f"{LIVE_CONNECTION_PREFIX}{connection_id}"}}
+
+
+def connection_key(connection_id: str) -> dict[str, dict[str, str]]:
+    """A connection's own row: which vault's partition holds it."""
+    return {"pk": {"S": f"WSCONN#{connection_id}"}, "sk": {"S": "WSCONN"}}

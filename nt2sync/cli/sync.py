@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
@@ -57,3 +58,43 @@ def sync_disable(as_json: JsonOpt = False) -> None:
         render.emit(data)
     else:
         render.say("Cloud sync is off on this device; the server keeps the vault's data.")
+
+
+@app.command("watch")
+def sync_watch(as_json: JsonOpt = False) -> None:
+    """Stay running and keep this vault in sync (live notifications); Ctrl-C stops."""
+    import signal
+    import threading
+    import time
+
+    from nt2sync import live
+    from nt2sync.errors import UsageProblem
+
+    stop = threading.Event()
+
+    def on_sync(done: live.Sync) -> None:
+        data = {"reason": done.reason, "at": int(time.time() * 1000), **done.summary.as_dict()}
+        if as_json:
+            render.emit(data)
+        else:
+            s = done.summary
+            render.say(
+                f"{time.strftime('%H:%M:%S')} synced ({done.reason}): pushed {s.pushed}, "
+                f"pulled {s.pulled}, conflicts {s.conflicts}"
+            )
+        sys.stdout.flush()
+
+    def on_signal(*_: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    with unlocked() as client:
+        if not client.meta.sync_enabled:
+            raise UsageProblem("Cloud sync is off on this device: run `nt2sync sync enable`.")
+        why = live.watch(client, on_sync, stop, on_event=lambda text: render.warn(text))
+    if why != live.STOPPED:
+        if as_json:
+            render.emit({"ended": why})
+        render.warn(why)
+        raise typer.Exit(3)

@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CHALICE = ROOT / ".chalice"
 TEMPLATE = ROOT / "infra" / "template.json"
 STAGES = ("dev", "test", "prod")
+WS_FUNCTIONS = ("websocket_connect", "websocket_message", "websocket_disconnect")
 DAY_MS = 86_400_000
 
 # The Lambda runtime writes logs with the role; no boto3 call of ours does.
@@ -44,6 +45,8 @@ def iam_actions(service: str, operation: str, params: dict[str, Any]) -> set[str
     """The IAM actions one API call needs (service authorization reference)."""
     if service == "dynamodb" and operation == "TransactWriteItems":
         return {TRANSACT_ACTIONS[kind] for item in params["TransactItems"] for kind in item}
+    if service == "execute-api":  # the management API of a WebSocket API: one action
+        return {"execute-api:ManageConnections"}
     if service == "s3" and operation == "HeadObject":
         return {"s3:GetObject"}
     if service == "s3" and operation == "PutObject" and params.get("Tagging"):
@@ -68,21 +71,28 @@ class Recorder:
 
 
 @pytest.fixture
-def recorder(client: Any) -> Iterator[Recorder]:
-    """A recorder on boto3's default session; cached clients are rebuilt to carry it."""
+def recorder(client: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Recorder]:
+    """A recorder on boto3's default session; cached clients are rebuilt to carry it.
+
+    Live notifications go to moto's management API, so their calls are recorded too.
+    """
     import boto3
 
+    from chalicelib.store import live_rows
     from chalicelib.store.aws import reset_clients
 
     rec = Recorder()
     session = boto3._get_default_session()
     session.events.register("before-parameter-build", rec)
+    monkeypatch.setenv("LIVE_MANAGEMENT_URL", MANAGEMENT_URL)
     reset_clients()
+    live_rows._MANAGEMENT.clear()
     try:
         yield rec
     finally:
         session.events.unregister("before-parameter-build", rec)
         reset_clients()
+        live_rows._MANAGEMENT.clear()
 
 
 # --- the flow -------------------------------------------------------------------------
@@ -136,6 +146,15 @@ def drive_every_route(device: Device, recorder: Recorder | None = None) -> Flow:
     assert r.status == 201, r.body
     _ok(flow, dev, "GET", "/api/vault/bootstrap", f"/api/vault/bootstrap?keyDid={dev.key_did}")
     _ok(flow, dev, "GET", "/api/salt", f"/api/salt?keyDid={dev.key_did}")
+    # live: a ticket, and a connection open through the WebSocket API's own Lambda (its
+    # calls are its own policy's), so every change below fans out through the management API
+    r = _ok(flow, dev, "POST", "/api/live/ticket", "/api/live/ticket")
+    flow.secrets["live_ticket"] = r.body["ticket"]
+    if recorder is not None:
+        recorder.active = False
+    live_connect(r.body["ticket"], "conn-flow")
+    if recorder is not None:
+        recorder.active = True
     # sync: a push, a conflicting push, a tombstone, pull, status
     ciphertext = _b64url(b"\x8a\x01secret item ciphertext\xff" * 3)
     flow.secrets["ciphertext"] = ciphertext
@@ -234,6 +253,30 @@ def drive_every_route(device: Device, recorder: Recorder | None = None) -> Flow:
     return flow
 
 
+MANAGEMENT_URL = "https://abc123.execute-api.us-east-1.amazonaws.com/test"
+
+
+def ws_event(route_key: str, connection_id: str, **extra: Any) -> dict[str, Any]:
+    """An API Gateway WebSocket event as Lambda receives it."""
+    return {
+        "requestContext": {
+            "routeKey": route_key,
+            "connectionId": connection_id,
+            "apiId": "abc123",
+            "stage": "test",
+            "domainName": "abc123.execute-api.us-east-1.amazonaws.com",
+        },
+        **extra,
+    }
+
+
+def live_connect(ticket: str, connection_id: str) -> None:
+    import app as app_module
+
+    event = ws_event("$connect", connection_id, queryStringParameters={"ticket": ticket})
+    assert app_module.ws_connect(event, None)["statusCode"] == 200
+
+
 def _object_key(url: str) -> str:
     """The object key of a path-style presigned URL (/bucket/key)."""
     from urllib.parse import unquote, urlsplit
@@ -272,10 +315,10 @@ def static_operations() -> set[tuple[str, str]]:
     import boto3
 
     mapping: dict[str, set[tuple[str, str]]] = {}
-    for service in ("dynamodb", "s3"):
-        c = boto3.client(service, region_name="us-east-1")
+    for service in ("dynamodb", "s3", "apigatewaymanagementapi"):
+        c = boto3.client(service, region_name="us-east-1", endpoint_url="https://x.test")
         for method, op in c.meta.method_to_api_mapping.items():
-            mapping.setdefault(method, set()).add((service, op))
+            mapping.setdefault(method, set()).add((c.meta.service_model.endpoint_prefix, op))
     found: set[tuple[str, str]] = set()
     for path in (ROOT / "chalicelib").rglob("*.py"):
         if "admin" in path.relative_to(ROOT).parts or path.name == "bulk.py":
@@ -300,7 +343,7 @@ def _is_client_call(func: ast.Attribute) -> bool:
     if isinstance(target, ast.Attribute):
         return target.attr in {"ddb", "s3", "dynamodb", "_ddb", "_s3"}
     if isinstance(target, ast.Name):
-        return target.id in {"ddb", "s3", "dynamodb"}
+        return target.id in {"ddb", "s3", "dynamodb", "management"}
     return isinstance(target, ast.Call)
 
 
@@ -365,7 +408,7 @@ def test_config_keeps_policies_reviewed() -> None:
     config = json.loads((CHALICE / "config.json").read_text())
     assert config["autogen_policy"] is False
     for stage in STAGES:
-        assert set(function_policy_files(stage)) == {"api", "purge_tombstones"}
+        assert set(function_policy_files(stage)) == {"api", "purge_tombstones", *WS_FUNCTIONS}
 
 
 @pytest.mark.parametrize("stage", STAGES)
@@ -378,6 +421,10 @@ def test_policy_resources_are_this_stages_only(stage: str) -> None:
             f"arn:aws:dynamodb:*:*:table/{name}/index/byPurge",
         },
         "s3": {f"arn:aws:s3:::{name}-attachments/*"},
+        "execute-api": {
+            f"arn:aws:execute-api:*:*:*/{stage}/POST/@connections/*",
+            f"arn:aws:execute-api:*:*:*/{stage}/DELETE/@connections/*",
+        },
     }
     for fn, file in function_policy_files(stage).items():
         lambda_name = f"{name}" if fn == "api" else f"{name}-{fn}"
@@ -449,3 +496,32 @@ def test_static_scan_finds_nothing_the_policies_miss() -> None:
             union |= granted(policy(file)) - LOG_ACTIONS
         assert needed - union == set(), stage
         assert union - needed == set(), stage
+
+
+def test_websocket_policies_are_exactly_what_each_handler_calls(
+    recorder: Recorder, registered: Device
+) -> None:
+    import app as app_module
+
+    # GIVEN a ticket
+    ticket = registered.call("POST", "/api/live/ticket").body["ticket"]
+    handlers = {
+        "websocket_connect": lambda: live_connect(ticket, "conn-1"),
+        "websocket_message": lambda: app_module.ws_message(
+            ws_event("$default", "conn-1", body='{"type":"ping"}'), None
+        ),
+        "websocket_disconnect": lambda: app_module.ws_disconnect(
+            ws_event("$disconnect", "conn-1"), None
+        ),
+    }
+    for function, run in handlers.items():
+        # WHEN each handler runs on its own
+        recorder.actions = set()
+        recorder.active = True
+        run()
+        recorder.active = False
+        # THEN its policy grants exactly what it called
+        assert recorder.actions, function
+        for stage in STAGES:
+            doc = policy(function_policy_files(stage)[function])
+            assert granted(doc) - LOG_ACTIONS == recorder.actions, (stage, function)

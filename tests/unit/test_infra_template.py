@@ -18,6 +18,11 @@ from infra.package import lint, package
 
 PUBLIC_ROUTES = ("/api/auth/challenge", "/api/auth/session", "/api/vault/bootstrap")
 WEBHOOK = "/api/premium/webhook"
+WS_FUNCTIONS = ("WebsocketConnect", "WebsocketMessage", "WebsocketDisconnect")
+LIVE_CONNECTIONS = {
+    "Fn::Sub": "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:"
+    "${WebsocketAPI}/prod/*/@connections/*"
+}
 
 
 @pytest.fixture(scope="module")
@@ -108,9 +113,13 @@ def test_roles_point_at_this_stacks_resources_only(stack: dict[str, Any]) -> Non
         {"Fn::Sub": "${AttachmentBucket.Arn}/*"},
         {"Fn::GetAtt": ["ApiHandlerLogGroup", "Arn"]},
         {"Fn::GetAtt": ["PurgeTombstonesLogGroup", "Arn"]},
+        *({"Fn::GetAtt": [f"{fn}LogGroup", "Arn"]} for fn in WS_FUNCTIONS),
+        LIVE_CONNECTIONS,
     ]
     roles = of_type(stack, "AWS::IAM::Role")
-    assert set(roles) == {"ApiHandlerRole", "PurgeTombstonesRole"}
+    assert set(roles) == {"ApiHandlerRole", "PurgeTombstonesRole"} | {
+        f"{fn}Role" for fn in WS_FUNCTIONS
+    }
     for role in roles.values():
         for policy in role["Properties"]["Policies"]:
             for st in policy["PolicyDocument"]["Statement"]:
@@ -204,3 +213,28 @@ def test_every_stage_is_throttled_and_behind_the_waf(
     assert "stages/prod" not in text and "RestAPIprodStage" not in text
     result = lint(sam_file)
     assert result.returncode == 0 and not result.stdout.strip(), result.stdout
+
+
+def test_the_websocket_api_its_stage_and_handlers_are_packaged(stack: dict[str, Any]) -> None:
+    res = stack["Resources"]
+    # GIVEN the packaged stack THEN it holds the §10 WebSocket API, its stage and routes
+    assert res["WebsocketAPI"]["Properties"]["ProtocolType"] == "WEBSOCKET"
+    assert res["WebsocketAPIStage"]["Properties"]["StageName"] == "prod"
+    routes = {
+        r["Properties"]["RouteKey"] for r in of_type(stack, "AWS::ApiGatewayV2::Route").values()
+    }
+    assert routes == {"$connect", "$default", "$disconnect"}
+    # AND every function that posts frames knows the management endpoint of that API
+    for fn in ("APIHandler", *WS_FUNCTIONS):
+        env = res[fn]["Properties"]["Environment"]["Variables"]
+        assert "${WebsocketAPI}" in env["LIVE_MANAGEMENT_URL"]["Fn::Sub"], fn
+        assert env["TABLE_NAME"] == {"Ref": "SyncTable"}, fn
+    assert res["APIHandler"]["Properties"]["Environment"]["Variables"]["LIVE_WS_URL"]
+    # AND only the API handler and $default manage connections, on that API only
+    for name, role in of_type(stack, "AWS::IAM::Role").items():
+        statements = role["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+        manages = [st for st in statements if "execute-api:ManageConnections" in st["Action"]]
+        if name in {"ApiHandlerRole", "WebsocketMessageRole"}:
+            assert [st["Resource"] for st in manages] == [LIVE_CONNECTIONS], name
+        else:
+            assert manages == [], name
