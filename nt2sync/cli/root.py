@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from chalicelib.shared.limits import MAX_KDF_ITERATIONS, MIN_KDF_ITERATIONS
-from nt2sync.cli import attach, backup, devices, items, password, premium, render, sync
+from nt2sync.cli import attach, backup, devices, items, password, premium, render, sync, vault
 from nt2sync.cli.context import (
     STATE,
     JsonOpt,
@@ -38,6 +38,7 @@ for module, name in (
     (attach, "attach"),
     (premium, "premium"),
     (password, "password"),
+    (vault, "vault"),
 ):
     app.add_typer(module.app, name=name)
 

@@ -477,3 +477,24 @@ def test_the_same_revision_with_other_content_is_a_conflict_not_a_replacement(ma
     texts = sorted(bodies(c).values())
     assert summary.conflicts == 1 and texts == ["from C", "from D"]
     assert c.get_item(item)["body"] == "from C"
+
+
+def test_two_devices_in_sync_share_a_fingerprint_and_a_withheld_item_changes_it(
+    make_client, join_client, server
+):
+    from nt2sync.fingerprint import fingerprint
+
+    # GIVEN two devices in sync
+    a = enabled(make_client, server)
+    a.add_item("x", body="1")
+    a.sync_now()
+    b = join_client("b", a.meta.key_did)
+    assert fingerprint(a)["fingerprint"] == fingerprint(b)["fingerprint"]
+    # WHEN the server withholds A's next item from B (a fork nothing else can see)
+    a.add_item("hidden", body="2")
+    a.sync_now()
+    server.rewrite("/api/sync/pull", lambda body: {**body, "items": []})
+    b.sync_now()
+    # THEN a person comparing the two codes sees that they differ
+    assert fingerprint(a)["fingerprint"] != fingerprint(b)["fingerprint"]
+    assert len(fingerprint(a)["fingerprint"]) == 19
