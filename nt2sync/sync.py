@@ -7,11 +7,13 @@ written, and each page or batch result is applied in one local transaction.
 from __future__ import annotations
 
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.shared import crypto, merge
 from chalicelib.shared.codes import ErrorCode
+from nt2sync import session
 from nt2sync.api import Api
 from nt2sync.attachments import upload_attachments
 from nt2sync.auth import SYNC_OFF
@@ -115,18 +117,23 @@ def _apply_push(
         and (head == mark + len(ours))
         else None
     )
+    before = vault.get_items([sent["id"] for sent in items])
     checked: list[dict[str, Any] | None] = []
     for sent, result in zip(items, results, strict=True):
         current = result.get("current") if result.get("status") == "conflict" else None
         if current and not current.get("deleted") and current.get("ciphertext") is not None:
-            checked.append(_verify_remote(client, current, vault.get_item(sent["id"])))
+            checked.append(_verify_remote(client, current, before.get(sent["id"])))
         else:
             checked.append(None)
     with vault.transaction():
+        # read again under the write lock: another process may have edited since
+        rows = vault.get_items([sent["id"] for sent in items])
+        staged: dict[str, ItemRow] = {}
         for sent, result, plaintext in zip(items, results, checked, strict=True):
-            local = vault.get_item(sent["id"])
+            local = rows.get(sent["id"])
             if local is None or result.get("id") != sent["id"]:
                 continue
+            stored: ItemRow | None = local
             if result.get("status") == "accepted":
                 summary.pushed += 1
                 local.version = int(result["version"])
@@ -136,17 +143,16 @@ def _apply_push(
                 if unchanged:
                     local.dirty = False
                     local.rev_floor = local.revision + (1 if local.deleted else 0)
-                vault.put_item(local)
-                continue
-            current = result.get("current")
-            if current is None:  # the server never had it: push again from 0
-                local.version = 0
-                vault.put_item(local)
-                continue
-            if not current.get("deleted") and current.get("ciphertext") is None:
+            elif (current := result.get("current")) is None:
+                local.version = 0  # the server never had it: push again from 0
+            elif not current.get("deleted") and current.get("ciphertext") is None:
                 continue  # sent without its ciphertext (large response): the pull brings it
-
-            summary.conflicts += _apply_remote(client, current, plaintext, local)
+            else:
+                stored, conflicts = _apply_remote(client, current, plaintext, local)
+                summary.conflicts += conflicts
+            if stored is not None:
+                rows[stored.id] = staged[stored.id] = stored
+        vault.put_items(list(staged.values()))
         if skip_to is not None:
             vault.set_meta(watermark=skip_to)
         vault.drop_pending_batch(batch_id)
@@ -154,15 +160,22 @@ def _apply_push(
 
 # -- pull ----------------------------------------------------------------------------------
 def pull(client: Client, summary: SyncSummary, progress: Progress) -> None:
-    """Pull pages until hasMore is false; each page is applied in one transaction."""
-    vault = client.vault
+    """Pull pages until hasMore is false; each page is applied in one transaction.
+
+    The next page is requested while this one is verified and applied (its `since` is this
+    page's watermark, known as soon as the page arrives). Nothing of it is looked at before
+    this page is committed, so the watermark still only advances past stored pages and a
+    refused page still changes nothing.
+    """
     since = client.meta.watermark
     resynced = False
+    ahead: tuple[int, Future[dict[str, Any]]] | None = None
+    fetcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nt2sync-pull")
     progress.start("Pulling", None)
     try:
         while True:
             try:
-                page = client.call(partial(Api.pull, since=since, limit=PULL_LIMIT))
+                page = _fetch_page(client, since, ahead)
             except ServerError as exc:
                 if exc.code == ErrorCode.RESYNC_REQUIRED and not resynced:
                     resynced = True
@@ -170,27 +183,63 @@ def pull(client: Client, summary: SyncSummary, progress: Progress) -> None:
                     client.notices.append("The server asked for a full resync; pulled from 0.")
                     continue
                 raise
+            finally:
+                ahead = None
+            watermark = int(page["watermark"])
+            if page.get("hasMore"):
+                # the request only: no vault access off the main thread (SQLite's rule)
+                api = session.ensure_session(client)
+                ahead = (watermark, fetcher.submit(api.pull, since=watermark, limit=PULL_LIMIT))
             items = page.get("items", [])
-            checked: list[dict[str, Any] | None] = []
-            for remote in items:  # every check before any write: a bad page changes nothing
-                local = vault.get_item(remote["id"])
-                held = local is not None and int(remote["version"]) <= local.version
-                if remote.get("deleted") or held:  # held: never applied, so not decrypted
-                    checked.append(None)
-                else:
-                    checked.append(_verify_remote(client, remote, local))
-            with vault.transaction():
-                for remote, plaintext in zip(items, checked, strict=True):
-                    local = vault.get_item(remote["id"])
-                    summary.conflicts += _apply_remote(client, remote, plaintext, local)
-                vault.set_meta(watermark=int(page["watermark"]))
-            summary.pulled += len(items)
+            _apply_page(client, items, watermark, summary)
             progress.advance(len(items))
-            since = int(page["watermark"])
+            since = watermark
             if not page.get("hasMore"):
                 return
     finally:
+        fetcher.shutdown(wait=False, cancel_futures=True)
         progress.stop()
+
+
+def _fetch_page(
+    client: Client, since: int, ahead: tuple[int, Future[dict[str, Any]]] | None
+) -> dict[str, Any]:
+    """The page after `since`: the one fetched ahead when it is that one and arrived."""
+    if ahead is not None and ahead[0] == since:
+        try:
+            return ahead[1].result()
+        except ServerError:
+            pass  # asked again below, where an expired session is renewed and fatal codes mapped
+    page: dict[str, Any] = client.call(partial(Api.pull, since=since, limit=PULL_LIMIT))
+    return page
+
+
+def _apply_page(
+    client: Client, items: list[dict[str, Any]], watermark: int, summary: SyncSummary
+) -> None:
+    """Verify every item of a page, then store them all and its watermark in one transaction."""
+    vault = client.vault
+    ids = [remote["id"] for remote in items]
+    before = vault.get_items(ids)
+    checked: list[dict[str, Any] | None] = []
+    for remote in items:  # every check before any write: a bad page changes nothing
+        local = before.get(remote["id"])
+        held = local is not None and int(remote["version"]) <= local.version
+        if remote.get("deleted") or held:  # held: never applied, so not decrypted
+            checked.append(None)
+        else:
+            checked.append(_verify_remote(client, remote, local))
+    with vault.transaction():
+        rows = vault.get_items(ids)  # again under the write lock, as pushes do
+        staged: dict[str, ItemRow] = {}
+        for remote, plaintext in zip(items, checked, strict=True):
+            stored, conflicts = _apply_remote(client, remote, plaintext, rows.get(remote["id"]))
+            summary.conflicts += conflicts
+            if stored is not None:
+                rows[stored.id] = staged[stored.id] = stored
+        vault.put_items(list(staged.values()))
+        vault.set_meta(watermark=watermark)
+    summary.pulled += len(items)
 
 
 # -- merging one server item -----------------------------------------------------------------
@@ -247,45 +296,42 @@ def _apply_remote(
     remote: dict[str, Any],
     plaintext: dict[str, Any] | None,
     local: ItemRow | None,
-) -> int:
-    """Merge one server item into the local vault (inside a transaction); returns conflicts."""
-    vault = client.vault
+) -> tuple[ItemRow | None, int]:
+    """Merge one server item (inside a transaction): (its row to store or None, conflicts).
+
+    A conflicted copy is written here; the item's own row is the caller's to store, with
+    the rest of its page or batch.
+    """
     version = int(remote["version"])
     if local is not None and version <= local.version:
-        return 0  # already held (our own write coming back, or an older state)
+        return None, 0  # already held (our own write coming back, or an older state)
     if remote["deleted"]:
         seen = max(local.revision, local.rev_floor) if local else 0
         tomb = ItemRow(remote["id"], version, False, True, None, seen, seen + 1, 0)
-        conflicts = 0
         if local is not None and local.dirty and not local.deleted:
             _new_copy(client, decrypt_row(client, local))  # an unpushed edit survives
-            conflicts = 1
-        vault.put_item(tomb)
-        return conflicts
+            return tomb, 1
+        return tomb, 0
     assert plaintext is not None
     if local is None or not local.dirty or local.deleted:
-        vault.put_item(_clean_row(remote, plaintext))
-        return 0
+        return _clean_row(remote, plaintext), 0
     mine = decrypt_row(client, local)
     decision = merge.resolve_live(mine, plaintext)
     if decision.keep == "remote":
-        vault.put_item(_clean_row(remote, plaintext))
         if decision.copy == "local":
             _new_copy(client, mine)
-            return 1
-        return 0
+            return _clean_row(remote, plaintext), 1
+        return _clean_row(remote, plaintext), 0
     kept = {**mine, "revision": decision.next_revision}
-    vault.put_item(
-        ItemRow(
-            id=local.id,
-            version=version,
-            dirty=True,
-            deleted=False,
-            ciphertext=encrypt(client, local.id, kept),
-            revision=decision.next_revision,
-            rev_floor=plaintext["revision"],
-            updated_at=kept["updatedAt"],
-        )
-    )
     _new_copy(client, plaintext)
-    return 1
+    kept_row = ItemRow(
+        id=local.id,
+        version=version,
+        dirty=True,
+        deleted=False,
+        ciphertext=encrypt(client, local.id, kept),
+        revision=decision.next_revision,
+        rev_floor=plaintext["revision"],
+        updated_at=kept["updatedAt"],
+    )
+    return kept_row, 1
