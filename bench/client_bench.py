@@ -4,7 +4,7 @@ For each tree (this one and, unless `--before none`, the commit before the issue
 work checked out into a temporary git worktree), `--runs` times: a fresh local server
 (`python -m devserver --in-memory`, always this tree's: the server is the same for both),
 vault A filled through that tree's SDK (not timed), then each CLI command timed as a whole,
-as a person runs it, with the child's CPU and peak RSS from wait4():
+as a person runs it, with the child's CPU (wait4) and its own peak RSS:
 
     --help (cold start), sync enable of N, join + full pull of N, item list --json, item list
 
@@ -49,6 +49,19 @@ client.add_items_bulk(
 )
 print(client.meta.key_did)
 client.close()
+"""
+# The CLI as `python -m nt2sync` runs it, reporting its own peak RSS (VmHWM) at exit: wait4's
+# ru_maxrss also counts the bench's pages the child held between fork and exec.
+RUN_CLI = """
+import atexit, os, runpy, sys
+def peak():
+    with open("/proc/self/status") as status:
+        kib = next(line.split()[1] for line in status if line.startswith("VmHWM:"))
+    with open(os.environ["NT2_BENCH_PEAK_FILE"], "w") as out:
+        out.write(kib)
+atexit.register(peak)
+sys.argv[0] = "nt2sync"
+runpy.run_module("nt2sync", run_name="__main__", alter_sys=True)
 """
 WARM = "import nt2sync.cli.root, nt2sync.engine, httpx, rich.table, rich.progress\n"
 
@@ -125,15 +138,20 @@ class Tree:
         """One CLI command, reaped with wait4: (wall s, its CPU s, its peak RSS MiB, stdout)."""
         argv = [
             sys.executable,
-            "-m",
-            "nt2sync",
+            "-c",
+            RUN_CLI,
             *(["--vault", str(vault)] if vault is not None else []),
             *args,
         ]
-        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        with (
+            tempfile.TemporaryFile() as out,
+            tempfile.TemporaryFile() as err,
+            tempfile.NamedTemporaryFile("r") as peak,
+        ):
+            env = {**self.env, "NT2_BENCH_PEAK_FILE": peak.name}
             start = time.perf_counter()
             proc = subprocess.Popen(
-                argv, cwd=self.path, env=self.env, stdout=out, stderr=err, stdin=subprocess.DEVNULL
+                argv, cwd=self.path, env=env, stdout=out, stderr=err, stdin=subprocess.DEVNULL
             )
             _, status, usage = os.wait4(proc.pid, 0)
             wall = time.perf_counter() - start
@@ -142,7 +160,7 @@ class Tree:
             if os.waitstatus_to_exitcode(status) != 0:
                 raise SystemExit(f"{self.name}: `nt2sync {' '.join(args)}` failed: {err.read()!r}")
             cpu = usage.ru_utime + usage.ru_stime  # the client's own CPU: the rest is waiting
-            return wall, cpu, usage.ru_maxrss / 1024, out.read().decode()
+            return wall, cpu, int(peak.read()) / 1024, out.read().decode()
 
 
 def one_run(tree: Tree, items: int, size: int) -> dict[str, tuple[float, float, float]]:

@@ -197,7 +197,9 @@ def pull(client: Client, summary: SyncSummary, progress: Progress) -> None:
             if not page.get("hasMore"):
                 return
     finally:
-        fetcher.shutdown(wait=False, cancel_futures=True)
+        fetcher.shutdown(
+            cancel_futures=True
+        )  # waits for a request in flight: nothing outlives pull
         progress.stop()
 
 
