@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 PUSH_BATCH = 500
 PULL_LIMIT = 1000
+PULL_AHEAD = 2  # pull requests in flight: the next page, and a guess at the one after
 
 
 def sync_now(client: Client, progress: Progress | None = None) -> SyncSummary:
@@ -162,20 +163,22 @@ def _apply_push(
 def pull(client: Client, summary: SyncSummary, progress: Progress) -> None:
     """Pull pages until hasMore is false; each page is applied in one transaction.
 
-    The next page is requested while this one is verified and applied (its `since` is this
-    page's watermark, known as soon as the page arrives). Nothing of it is looked at before
-    this page is committed, so the watermark still only advances past stored pages and a
-    refused page still changes nothing.
+    While a page is verified and applied, the next one is already requested (its `since` is
+    this page's watermark, known as soon as the page arrives), and after a full page whose
+    versions were all its own items, the one after that too, guessing it is as dense. A page
+    fetched ahead is used only if its `since` is exactly the stored watermark, and only after
+    the page before it is committed: the watermark still only advances past stored pages
+    and a refused page still changes nothing. A wrong guess costs the server one read.
     """
     since = client.meta.watermark
     resynced = False
-    ahead: tuple[int, Future[dict[str, Any]]] | None = None
-    fetcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nt2sync-pull")
+    ahead: dict[int, Future[dict[str, Any]]] = {}  # by `since`
+    fetcher = ThreadPoolExecutor(max_workers=PULL_AHEAD, thread_name_prefix="nt2sync-pull")
     progress.start("Pulling", None)
     try:
         while True:
             try:
-                page = _fetch_page(client, since, ahead)
+                page = _fetch_page(client, since, ahead.pop(since, None))
             except ServerError as exc:
                 if exc.code == ErrorCode.RESYNC_REQUIRED and not resynced:
                     resynced = True
@@ -183,33 +186,34 @@ def pull(client: Client, summary: SyncSummary, progress: Progress) -> None:
                     client.notices.append("The server asked for a full resync; pulled from 0.")
                     continue
                 raise
-            finally:
-                ahead = None
             watermark = int(page["watermark"])
-            if page.get("hasMore"):
-                # the request only: no vault access off the main thread (SQLite's rule)
-                api = session.ensure_session(client)
-                ahead = (watermark, fetcher.submit(api.pull, since=watermark, limit=PULL_LIMIT))
             items = page.get("items", [])
+            for missed in [at for at in ahead if at < watermark]:
+                del ahead[missed]  # a guess this page went past: its answer is never read
+            if page.get("hasMore"):
+                wanted = [watermark]
+                if watermark - since == len(items) == PULL_LIMIT:
+                    wanted.append(watermark + PULL_LIMIT)
+                # the requests only: no vault access off the main thread (SQLite's rule)
+                api = session.ensure_session(client)
+                for at in wanted:
+                    if at not in ahead and len(ahead) < PULL_AHEAD:
+                        ahead[at] = fetcher.submit(api.pull, since=at, limit=PULL_LIMIT)
             _apply_page(client, items, watermark, summary)
             progress.advance(len(items))
             since = watermark
             if not page.get("hasMore"):
                 return
     finally:
-        fetcher.shutdown(
-            cancel_futures=True
-        )  # waits for a request in flight: nothing outlives pull
+        fetcher.shutdown(cancel_futures=True)  # waits for requests in flight: none outlives pull
         progress.stop()
 
 
-def _fetch_page(
-    client: Client, since: int, ahead: tuple[int, Future[dict[str, Any]]] | None
-) -> dict[str, Any]:
-    """The page after `since`: the one fetched ahead when it is that one and arrived."""
-    if ahead is not None and ahead[0] == since:
+def _fetch_page(client: Client, since: int, ahead: Future[dict[str, Any]] | None) -> dict[str, Any]:
+    """The page after `since`: the one fetched ahead for it when there is one."""
+    if ahead is not None:
         try:
-            return ahead[1].result()
+            return ahead.result()
         except ServerError:
             pass  # asked again below, where an expired session is renewed and fatal codes mapped
     page: dict[str, Any] = client.call(partial(Api.pull, since=since, limit=PULL_LIMIT))
