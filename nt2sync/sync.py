@@ -183,6 +183,7 @@ def pull(client: Client, summary: SyncSummary, progress: Progress) -> None:
                 if exc.code == ErrorCode.RESYNC_REQUIRED and not resynced:
                     resynced = True
                     since = 0
+                    ahead.clear()  # answers to the ranges that were refused
                     client.notices.append("The server asked for a full resync; pulled from 0.")
                     continue
                 raise
