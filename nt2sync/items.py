@@ -136,5 +136,12 @@ def remove_item(client: Client, item_id: str) -> None:
 
 
 def list_items(client: Client) -> list[tuple[str, dict[str, Any]]]:
-    """(id, plaintext) of every live item, oldest first."""
-    return [(row.id, decrypt_row(client, row)) for row in client.vault.items()]
+    """(id, plaintext) of every live item, oldest first (keys and salt looked up once)."""
+    data_key, salt = client.require_keys().data_key, client.salt
+    listed = []
+    for item_id, ciphertext in client.vault.live_ciphertexts():
+        try:
+            listed.append((item_id, crypto.decrypt_item(data_key, salt, item_id, ciphertext)))
+        except crypto.CryptoError as exc:
+            raise TamperedItem(f"The local copy of item {item_id} is damaged.") from exc
+    return listed

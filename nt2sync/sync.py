@@ -7,11 +7,13 @@ written, and each page or batch result is applied in one local transaction.
 from __future__ import annotations
 
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.shared import crypto, merge
 from chalicelib.shared.codes import ErrorCode
+from nt2sync import session
 from nt2sync.api import Api
 from nt2sync.attachments import upload_attachments
 from nt2sync.auth import SYNC_OFF
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
 
 PUSH_BATCH = 500
 PULL_LIMIT = 1000
+PULL_AHEAD = 2  # pull requests in flight: the next page, and a guess at the one after
 
 
 def sync_now(client: Client, progress: Progress | None = None) -> SyncSummary:
@@ -116,20 +119,25 @@ def _apply_push(
         and (head == mark + len(ours))
         else None
     )
+    before = vault.get_items([sent["id"] for sent in items])
     checked: list[dict[str, Any] | None] = []
     for sent, result in zip(items, results, strict=True):
         current = result.get("current") if result.get("status") == "conflict" else None
         if current and current.get("deleted"):
-            checked.append(_verify_deletion(client, current, vault.get_item(sent["id"])))
+            checked.append(_verify_deletion(client, current, before.get(sent["id"])))
         elif current and current.get("ciphertext") is not None:
-            checked.append(_verify_remote(client, current, vault.get_item(sent["id"])))
+            checked.append(_verify_remote(client, current, before.get(sent["id"])))
         else:
             checked.append(None)
     with vault.transaction():
+        # read again under the write lock: another process may have edited since
+        rows = vault.get_items([sent["id"] for sent in items])
+        staged: dict[str, ItemRow] = {}
         for sent, result, plaintext in zip(items, results, checked, strict=True):
-            local = vault.get_item(sent["id"])
+            local = rows.get(sent["id"])
             if local is None or result.get("id") != sent["id"]:
                 continue
+            stored: ItemRow | None = local
             if result.get("status") == "accepted":
                 summary.pushed += 1
                 local.version = int(result["version"])
@@ -139,17 +147,16 @@ def _apply_push(
                 if unchanged:
                     local.dirty = False
                     local.rev_floor = local.revision + (1 if local.deleted else 0)
-                vault.put_item(local)
-                continue
-            current = result.get("current")
-            if current is None:  # the server never had it: push again from 0
-                local.version = 0
-                vault.put_item(local)
-                continue
-            if not current.get("deleted") and current.get("ciphertext") is None:
+            elif (current := result.get("current")) is None:
+                local.version = 0  # the server never had it: push again from 0
+            elif not current.get("deleted") and current.get("ciphertext") is None:
                 continue  # sent without its ciphertext (large response): the pull brings it
-
-            summary.conflicts += _apply_remote(client, current, plaintext, local)
+            else:
+                stored, conflicts = _apply_remote(client, current, plaintext, local)
+                summary.conflicts += conflicts
+            if stored is not None:
+                rows[stored.id] = staged[stored.id] = stored
+        vault.put_items(list(staged.values()))
         if skip_to is not None:
             vault.set_meta(watermark=skip_to)
         vault.drop_pending_batch(batch_id)
@@ -157,45 +164,93 @@ def _apply_push(
 
 # -- pull ----------------------------------------------------------------------------------
 def pull(client: Client, summary: SyncSummary, progress: Progress) -> None:
-    """Pull pages until hasMore is false; each page is applied in one transaction."""
-    vault = client.vault
+    """Pull pages until hasMore is false; each page is applied in one transaction.
+
+    While a page is verified and applied, the next one is already requested (its `since` is
+    this page's watermark, known as soon as the page arrives), and after a full page whose
+    versions were all its own items, the one after that too, guessing it is as dense. A page
+    fetched ahead is used only if its `since` is exactly the stored watermark, and only after
+    the page before it is committed: the watermark still only advances past stored pages
+    and a refused page still changes nothing. A wrong guess costs the server one read.
+    """
     since = client.meta.watermark
     resynced = False
+    ahead: dict[int, Future[dict[str, Any]]] = {}  # by `since`
+    fetcher = ThreadPoolExecutor(max_workers=PULL_AHEAD, thread_name_prefix="nt2sync-pull")
     progress.start("Pulling", None)
     try:
         while True:
             try:
-                page = client.call(partial(Api.pull, since=since, limit=PULL_LIMIT))
+                page = _fetch_page(client, since, ahead.pop(since, None))
             except ServerError as exc:
                 if exc.code == ErrorCode.RESYNC_REQUIRED and not resynced:
                     resynced = True
                     since = 0
+                    ahead.clear()  # answers to the ranges that were refused
                     client.notices.append("The server asked for a full resync; pulled from 0.")
                     continue
                 raise
             items, watermark, more = check_pull_page(page, since, PULL_LIMIT)
-            checked: list[dict[str, Any] | None] = []
-            for remote in items:  # every check before any write: a bad page changes nothing
-                local = vault.get_item(remote["id"])
-                held = local is not None and int(remote["version"]) <= local.version
-                if held:  # never applied, so not decrypted
-                    checked.append(None)
-                elif remote.get("deleted"):
-                    checked.append(_verify_deletion(client, remote, local))
-                else:
-                    checked.append(_verify_remote(client, remote, local))
-            with vault.transaction():
-                for remote, plaintext in zip(items, checked, strict=True):
-                    local = vault.get_item(remote["id"])
-                    summary.conflicts += _apply_remote(client, remote, plaintext, local)
-                vault.set_meta(watermark=watermark)
-            summary.pulled += len(items)
+            for missed in [at for at in ahead if at < watermark]:
+                del ahead[missed]  # a guess this page went past: its answer is never read
+            if more:
+                wanted = [watermark]
+                if watermark - since == len(items) == PULL_LIMIT:
+                    wanted.append(watermark + PULL_LIMIT)
+                # the requests only: no vault access off the main thread (SQLite's rule)
+                api = session.ensure_session(client)
+                for at in wanted:
+                    if at not in ahead and len(ahead) < PULL_AHEAD:
+                        ahead[at] = fetcher.submit(api.pull, since=at, limit=PULL_LIMIT)
+            _apply_page(client, items, watermark, summary)
             progress.advance(len(items))
             since = watermark
             if not more:
                 return
     finally:
+        fetcher.shutdown(cancel_futures=True)  # waits for requests in flight: none outlives pull
         progress.stop()
+
+
+def _fetch_page(client: Client, since: int, ahead: Future[dict[str, Any]] | None) -> dict[str, Any]:
+    """The page after `since`: the one fetched ahead for it when there is one."""
+    if ahead is not None:
+        try:
+            return ahead.result()
+        except ServerError:
+            pass  # asked again below, where an expired session is renewed and fatal codes mapped
+    page: dict[str, Any] = client.call(partial(Api.pull, since=since, limit=PULL_LIMIT))
+    return page
+
+
+def _apply_page(
+    client: Client, items: list[dict[str, Any]], watermark: int, summary: SyncSummary
+) -> None:
+    """Verify every item of a page, then store them all and its watermark in one transaction."""
+    vault = client.vault
+    ids = [remote["id"] for remote in items]
+    before = vault.get_items(ids)
+    checked: list[dict[str, Any] | None] = []
+    for remote in items:  # every check before any write: a bad page changes nothing
+        local = before.get(remote["id"])
+        held = local is not None and int(remote["version"]) <= local.version
+        if held:  # never applied, so not decrypted
+            checked.append(None)
+        elif remote.get("deleted"):
+            checked.append(_verify_deletion(client, remote, local))
+        else:
+            checked.append(_verify_remote(client, remote, local))
+    with vault.transaction():
+        rows = vault.get_items(ids)  # again under the write lock, as pushes do
+        staged: dict[str, ItemRow] = {}
+        for remote, plaintext in zip(items, checked, strict=True):
+            stored, conflicts = _apply_remote(client, remote, plaintext, rows.get(remote["id"]))
+            summary.conflicts += conflicts
+            if stored is not None:
+                rows[stored.id] = staged[stored.id] = stored
+        vault.put_items(list(staged.values()))
+        vault.set_meta(watermark=watermark)
+    summary.pulled += len(items)
 
 
 # -- merging one server item -----------------------------------------------------------------
@@ -279,23 +334,24 @@ def _apply_remote(
     remote: dict[str, Any],
     plaintext: dict[str, Any] | None,
     local: ItemRow | None,
-) -> int:
-    """Merge one server item into the local vault (inside a transaction); returns conflicts."""
-    vault = client.vault
+) -> tuple[ItemRow | None, int]:
+    """Merge one server item (inside a transaction): (its row to store or None, conflicts).
+
+    A conflicted copy is written here; the item's own row is the caller's to store, with
+    the rest of its page or batch.
+    """
     version = int(remote["version"])
     if local is not None and version <= local.version:
-        return 0  # already held (our own write coming back, or an older state)
+        return None, 0  # already held (our own write coming back, or an older state)
     if remote["deleted"]:
         assert plaintext is not None  # the opened deletion record
         seen = max(local.revision, local.rev_floor) if local else 0
         seen = max(seen, plaintext["revision"])
         tomb = ItemRow(remote["id"], version, False, True, remote["ciphertext"], seen, seen + 1, 0)
-        conflicts = 0
         if local is not None and local.dirty and not local.deleted:
             _new_copy(client, decrypt_row(client, local))  # an unpushed edit survives
-            conflicts = 1
-        vault.put_item(tomb)
-        return conflicts
+            return tomb, 1
+        return tomb, 0
     assert plaintext is not None
     if (
         local is not None
@@ -308,32 +364,27 @@ def _apply_remote(
         # honest server never does). A conflict: this device's text stays, theirs is kept as
         # a conflicted copy, and nothing is replaced silently.
         local.version = version
-        vault.put_item(local)
         _new_copy(client, plaintext)
-        return 1
+        return local, 1
     if local is None or not local.dirty or local.deleted:
-        vault.put_item(_clean_row(remote, plaintext))
-        return 0
+        return _clean_row(remote, plaintext), 0
     mine = decrypt_row(client, local)
     decision = merge.resolve_live(mine, plaintext)
     if decision.keep == "remote":
-        vault.put_item(_clean_row(remote, plaintext))
         if decision.copy == "local":
             _new_copy(client, mine)
-            return 1
-        return 0
+            return _clean_row(remote, plaintext), 1
+        return _clean_row(remote, plaintext), 0
     kept = {**mine, "revision": decision.next_revision}
-    vault.put_item(
-        ItemRow(
-            id=local.id,
-            version=version,
-            dirty=True,
-            deleted=False,
-            ciphertext=encrypt(client, local.id, kept),
-            revision=decision.next_revision,
-            rev_floor=plaintext["revision"],
-            updated_at=kept["updatedAt"],
-        )
-    )
     _new_copy(client, plaintext)
-    return 1
+    kept_row = ItemRow(
+        id=local.id,
+        version=version,
+        dirty=True,
+        deleted=False,
+        ciphertext=encrypt(client, local.id, kept),
+        revision=decision.next_revision,
+        rev_floor=plaintext["revision"],
+        updated_at=kept["updatedAt"],
+    )
+    return kept_row, 1

@@ -13,6 +13,7 @@ from typing import Any
 from nt2sync.errors import ClientError
 
 SCHEMA_VERSION = 1
+_IDS_PER_QUERY = 500  # well under SQLite's bound-parameter limit
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS vault_meta (
@@ -269,11 +270,29 @@ class Vault:
         row = self.conn.execute("SELECT * FROM items WHERE id = ?", (item_id,)).fetchone()
         return self._item(row) if row else None
 
+    def get_items(self, item_ids: list[str]) -> dict[str, ItemRow]:
+        """The rows of these ids that exist, by id (a few queries for a whole page)."""
+        found: dict[str, ItemRow] = {}
+        for start in range(0, len(item_ids), _IDS_PER_QUERY):
+            chunk = item_ids[start : start + _IDS_PER_QUERY]
+            marks = ", ".join("?" * len(chunk))
+            sql = f"SELECT * FROM items WHERE id IN ({marks})"  # noqa: S608 - placeholders only
+            found.update((r["id"], self._item(r)) for r in self.conn.execute(sql, chunk))
+        return found
+
     def items(self, *, include_deleted: bool = False) -> list[ItemRow]:
         """All item rows, live ones only unless asked."""
         where = "" if include_deleted else " WHERE deleted = 0"
         sql = f"SELECT * FROM items{where} ORDER BY updated_at, id"  # noqa: S608 - constant
         return [self._item(r) for r in self.conn.execute(sql)]
+
+    def live_ciphertexts(self) -> list[tuple[str, str]]:
+        """(id, ciphertext) of every live item, oldest first, in one query of plain tuples."""
+        cursor = self.conn.cursor()
+        cursor.row_factory = None  # tuples: no Row or ItemRow per item on the listing path
+        return cursor.execute(
+            "SELECT id, ciphertext FROM items WHERE deleted = 0 ORDER BY updated_at, id"
+        ).fetchall()
 
     def dirty_items(self, limit: int) -> list[ItemRow]:
         """Items with local changes not yet accepted by the server."""

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import sys
 import time
+import unicodedata
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -88,9 +90,74 @@ def item(view: dict[str, Any]) -> None:
 
 
 def items(views: list[dict[str, Any]]) -> None:
-    """Items as a table."""
+    """Items as a table, drawn here: rich takes ≈ 0.3 ms a row, 3 s for 10 000 items."""
     rows = [(v["id"], v["title"], v["username"], v["url"], relative(v["updatedAt"])) for v in views]
-    table(("id", "title", "username", "url", "updated"), rows)
+    width = shutil.get_terminal_size().columns if sys.stdout.isatty() else None
+    lines = grid(("id", "title", "username", "url", "updated"), rows, width, shrink=(1, 3, 2))
+    sys.stdout.write("\n".join(lines) + "\n")
+
+
+# C0/C1 controls and DEL would move the cursor or end a row: never printed as they are.
+_CONTROLS = {
+    c: " " if c in (9, 10, 11, 12, 13) else "\ufffd" for c in (*range(32), *range(127, 160))
+}
+
+
+def _cells(text: str) -> int:
+    """Terminal columns of a (control-free) string."""
+    if text.isascii():
+        return len(text)
+    return sum(
+        0 if unicodedata.combining(ch) else 2 if unicodedata.east_asian_width(ch) in "WF" else 1
+        for ch in text
+    )
+
+
+def _clip(text: str, width: int) -> str:
+    if _cells(text) <= width:
+        return text
+    while text and _cells(text) > width - 1:
+        text = text[:-1]
+    return text + "…"
+
+
+def grid(
+    columns: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    width: int | None = None,
+    *,
+    shrink: Sequence[int] = (),
+) -> list[str]:
+    """The lines of a table in rich's default box; within `width` (when given) by clipping
+    the columns in `shrink` (widest first, each to no fewer than 6 columns) with an ellipsis."""
+    cells = [list(columns)] + [
+        [printable(str(c).translate(_CONTROLS)) for c in row] for row in rows
+    ]
+    widths = [max(_cells(row[n]) for row in cells) for n in range(len(columns))]
+    if width is not None:
+        over = sum(widths) + 3 * len(widths) + 1 - width
+        while over > 0 and (wide := [n for n in shrink if widths[n] > 6]):
+            widest = max(wide, key=lambda n: widths[n])
+            widths[widest] -= 1
+            over -= 1
+
+    def line(left: str, fill: str, mid: str, right: str) -> str:
+        return left + mid.join(fill * (w + 2) for w in widths) + right
+
+    def row(edge: str, values: list[str]) -> str:
+        padded = []
+        for value, w in zip(values, widths, strict=True):
+            value = _clip(value, w)
+            padded.append(" " + value + " " * (w - _cells(value) + 1))
+        return edge + edge.join(padded) + edge
+
+    return [
+        line("┏", "━", "┳", "┓"),
+        row("┃", cells[0]),
+        line("┡", "━", "╇", "┩"),
+        *(row("│", values) for values in cells[1:]),
+        line("└", "─", "┴", "┘"),
+    ]
 
 
 def status(data: dict[str, Any]) -> None:
