@@ -72,7 +72,51 @@ def package(out: Path, stage: str = "prod") -> Path:
         str(out),
     ]
     subprocess.run(cmd, check=True, cwd=ROOT, env=_env())
+    add_bytecode(out / "deployment.zip")
     return out / "sam.json"
+
+
+def add_bytecode(zip_path: Path) -> int:
+    """Add a compiled `__pycache__/*.pyc` beside every `.py` in the deployment zip.
+
+    Lambda's code directory is read-only, so without them every cold start compiles each
+    module from source again (~60 ms for this app). They are unchecked-hash pycs (PEP 552):
+    valid whatever the zip's timestamps, built by this interpreter, so the runtime's Python
+    must be the same minor version (the package's runtime is taken from it). Returns how
+    many were added.
+    """
+    import importlib.util
+    import zipfile
+
+    tag = sys.implementation.cache_tag
+    with zipfile.ZipFile(zip_path) as src:
+        members = [(info, src.read(info)) for info in src.infolist()]
+    have = {info.filename for info, _ in members}
+    added = 0
+    tmp = zip_path.with_suffix(".tmp")
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info, data in members:
+            dst.writestr(info, data)
+            if not info.filename.endswith(".py"):
+                continue
+            folder, _, name = info.filename.rpartition("/")
+            pyc = f"{folder + '/' if folder else ''}__pycache__/{name[:-3]}.{tag}.pyc"
+            if pyc in have:
+                continue
+            try:
+                code = compile(data, info.filename, "exec", dont_inherit=True)
+            except SyntaxError:
+                continue  # a file no import will load on this Python (e.g. a py2-only test)
+            source_hash = importlib.util.source_hash(data)
+            payload = importlib._bootstrap_external._code_to_hash_pyc(  # type: ignore[attr-defined]
+                code, source_hash, checked=False
+            )
+            entry = zipfile.ZipInfo(pyc, date_time=info.date_time)
+            entry.external_attr = info.external_attr
+            dst.writestr(entry, bytes(payload), zipfile.ZIP_DEFLATED)
+            added += 1
+    tmp.replace(zip_path)
+    return added
 
 
 def lint(template: Path) -> subprocess.CompletedProcess[str]:

@@ -238,3 +238,28 @@ def test_the_websocket_api_its_stage_and_handlers_are_packaged(stack: dict[str, 
             assert [st["Resource"] for st in manages] == [LIVE_CONNECTIONS], name
         else:
             assert manages == [], name
+
+
+def test_the_deployment_zip_carries_unchecked_bytecode_for_every_module(sam: Path) -> None:
+    import importlib.util
+    import sys
+    import zipfile
+
+    # GIVEN the packaged deployment zip
+    with zipfile.ZipFile(sam.parent / "deployment.zip") as z:
+        names = set(z.namelist())
+        tag = sys.implementation.cache_tag
+        # THEN the app and every chalicelib module have a pyc beside them (Lambda's code
+        # directory is read-only: without one, every cold start compiles from source)
+        ours = [
+            n for n in names if n.endswith(".py") and n.split("/")[0] in {"app.py", "chalicelib"}
+        ]
+        assert "app.py" in ours and len(ours) > 40
+        for source in ours:
+            folder, _, name = source.rpartition("/")
+            pyc = f"{folder + '/' if folder else ''}__pycache__/{name[:-3]}.{tag}.pyc"
+            data = z.read(pyc)
+            # AND each is an unchecked-hash pyc of exactly that source (PEP 552: flags == 1)
+            assert data[:4] == importlib.util.MAGIC_NUMBER
+            assert int.from_bytes(data[4:8], "little") == 1
+            assert data[8:16] == importlib.util.source_hash(z.read(source))
