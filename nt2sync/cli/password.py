@@ -31,8 +31,9 @@ def password_change(
         render.emit({"keyDid": key_did, "kit": kit_data})
         return
     render.say(f"Master password changed. New key DID: {key_did}")
+    render.say("On each other device, run `nt2sync password adopt` with the new password.")
     if kit_data["kdf"]["iterations"] != old_iterations:
-        render.say("The KDF changed: other devices need this new kit:")
+        render.say("The KDF changed: give them this new kit too (`password adopt --kit FILE`):")
     else:
         render.say("Export a new recovery kit with `nt2sync kit`.")
     render.say(json.dumps(kit_data))
