@@ -31,9 +31,11 @@ def _seconds(statement: str) -> float:
 
 
 def _compile_like_the_package() -> None:
-    """The deployment zip ships unchecked-hash pycs of every module (infra/package.py), and
-    the installed dependencies have theirs: compile ours the same way, so that both sides
-    of the ratio load bytecode (with PYTHONDONTWRITEBYTECODE set, nothing else writes it)."""
+    """The deployment zip ships pycs of every module (infra/package.py), and the installed
+    dependencies have theirs: compile ours too, so that both sides of the ratio load
+    bytecode (with PYTHONDONTWRITEBYTECODE set, nothing else writes it). Checked-hash pycs
+    here, not the package's unchecked ones: in a working tree an unchecked pyc would
+    shadow every later edit of its source."""
     import compileall
 
     for target in (ROOT / "app.py", ROOT / "chalicelib"):
@@ -41,13 +43,13 @@ def _compile_like_the_package() -> None:
             compileall.compile_dir(
                 str(target),
                 quiet=1,
-                invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
+                invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH,
             )
         else:
             compileall.compile_file(
                 str(target),
                 quiet=1,
-                invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
+                invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH,
             )
 
 

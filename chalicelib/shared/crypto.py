@@ -332,17 +332,33 @@ def attachment_aad(salt: bytes, attachment_id: str) -> bytes:
     return _aad("attachment", salt, attachment_id)
 
 
+def padded_attachment_aad(salt: bytes, attachment_id: str) -> bytes:
+    """Associated data of a padded attachment (its plaintext ends in 0x80 00…)."""
+    return _aad("attachment-padded", salt, attachment_id)
+
+
 def encrypt_attachment(
     data_key: bytes, salt: bytes, attachment_id: str, data: bytes, *, nonce: bytes | None = None
 ) -> bytes:
-    """Encrypt a file's bytes (one AEAD envelope)."""
+    """Encrypt a file's bytes (one AEAD envelope), padded to a Padmé length: the bytes, then
+    0x80, then zeros (ISO/IEC 7816-4), so the server sees a size class, not the size."""
     key = hkdf(data_key, ATTACHMENT_KEY_INFO)
-    return _seal(key, data, attachment_aad(salt, attachment_id), nonce)
+    padded = data + b"\x80" + bytes(padme(len(data) + 1) - len(data) - 1)
+    return _seal(key, padded, padded_attachment_aad(salt, attachment_id), nonce)
 
 
 def decrypt_attachment(data_key: bytes, salt: bytes, attachment_id: str, blob: bytes) -> bytes:
-    """Decrypt an attachment; TamperedCiphertext when altered or swapped."""
-    return _open(hkdf(data_key, ATTACHMENT_KEY_INFO), blob, attachment_aad(salt, attachment_id))
+    """Decrypt an attachment; TamperedCiphertext when altered or swapped. Attachments sealed
+    before padding (their own associated data) still open."""
+    key = hkdf(data_key, ATTACHMENT_KEY_INFO)
+    try:
+        padded = _open(key, blob, padded_attachment_aad(salt, attachment_id))
+    except TamperedCiphertext:
+        return _open(key, blob, attachment_aad(salt, attachment_id))
+    end = padded.rstrip(b"\x00")
+    if not end.endswith(b"\x80"):
+        raise TamperedCiphertext("attachment padding is malformed")
+    return end[:-1]
 
 
 def sha256_b64url(data: bytes) -> str:

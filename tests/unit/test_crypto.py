@@ -216,3 +216,19 @@ def test_a_deletion_record_opens_only_as_a_deletion_of_its_item():
         crypto.open_deletion(DATA_KEY, SALT, "item-1", ITEM_CT)
     with pytest.raises(crypto.CryptoError):
         crypto.decrypt_item(DATA_KEY, SALT, "item-1", sealed)
+
+
+def test_attachments_are_padded_and_old_ones_still_open():
+    # GIVEN two files whose sizes differ (issue 14 row 12: exact attachment sizes)
+    small = crypto.encrypt_attachment(DATA_KEY, SALT, "att-1", b"x" * 1000)
+    larger = crypto.encrypt_attachment(DATA_KEY, SALT, "att-1", b"x" * 1010)
+    # THEN the server sees one size class, and each opens to exactly its bytes
+    assert len(small) == len(larger)
+    assert crypto.decrypt_attachment(DATA_KEY, SALT, "att-1", small) == b"x" * 1000
+    for data in (b"", b"\x00\x00", b"ends in 80\x80", b"\x80\x00"):
+        blob = crypto.encrypt_attachment(DATA_KEY, SALT, "att-2", data)
+        assert crypto.decrypt_attachment(DATA_KEY, SALT, "att-2", blob) == data
+    # AND an attachment sealed before padding (its own associated data) still opens
+    key = crypto.hkdf(DATA_KEY, crypto.ATTACHMENT_KEY_INFO)
+    legacy = crypto._seal(key, b"old file", crypto.attachment_aad(SALT, "att-3"))
+    assert crypto.decrypt_attachment(DATA_KEY, SALT, "att-3", legacy) == b"old file"
