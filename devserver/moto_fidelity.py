@@ -40,7 +40,15 @@ def check_version(found: str | None = None) -> None:
 def apply() -> None:
     """Install every patch (idempotent); refuses to run on any moto but PINNED_MOTO."""
     check_version()
-    from devserver import moto_json, moto_lock, moto_lsi, moto_patch, moto_query, moto_s3
+    from devserver import (
+        moto_conditions,
+        moto_json,
+        moto_lock,
+        moto_lsi,
+        moto_patch,
+        moto_query,
+        moto_s3,
+    )
 
     moto_s3.apply()  # PutObject reads a lone x-amz-checksum-* header, as S3 does
     moto_lsi.apply()  # LSI Query with Select=ALL_ATTRIBUTES fetches unprojected attributes
@@ -48,3 +56,4 @@ def apply() -> None:
     moto_patch.apply()  # TransactWriteItems backs up touched items, not table copies
     moto_lock.apply()  # each DynamoDB request is atomic, as in DynamoDB
     moto_json.apply()  # item reads answer in DynamoDB's JSON, without the slow serializer
+    moto_conditions.apply()  # each distinct condition expression is parsed once

@@ -91,18 +91,17 @@ def add_bytecode(zip_path: Path) -> int:
     tag = sys.implementation.cache_tag
     with zipfile.ZipFile(zip_path) as src:
         members = [(info, src.read(info)) for info in src.infolist()]
-    have = {info.filename for info, _ in members}
     added = 0
     tmp = zip_path.with_suffix(".tmp")
     with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as dst:
         for info, data in members:
+            if "__pycache__/" in info.filename:
+                continue  # whatever a working tree held: possibly stale; ours replace them
             dst.writestr(info, data)
             if not info.filename.endswith(".py"):
                 continue
             folder, _, name = info.filename.rpartition("/")
             pyc = f"{folder + '/' if folder else ''}__pycache__/{name[:-3]}.{tag}.pyc"
-            if pyc in have:
-                continue
             try:
                 code = compile(data, info.filename, "exec", dont_inherit=True)
             except SyntaxError:
