@@ -31,7 +31,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
+from devserver.ready import wait_healthy
 
 ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "bench-password"
@@ -98,16 +98,8 @@ def local_server() -> Iterator[str]:
             stderr=log,
         )
         try:
-            deadline = time.monotonic() + 90
-            while True:
-                try:
-                    if httpx.get(url + "/api/health", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise SystemExit("the local server did not start")
-                time.sleep(0.2)
+            if not wait_healthy(url, proc, timeout=90, poll=0.2):
+                raise SystemExit("the local server did not start")
             yield url
         finally:
             proc.terminate()

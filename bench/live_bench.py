@@ -29,6 +29,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from devserver.ready import wait_healthy
+
 ROOT = Path(__file__).resolve().parent.parent
 PUSHES = int(os.environ.get("BENCH_LIVE_PUSHES", "100"))
 E2E_ROUNDS = int(os.environ.get("BENCH_LIVE_E2E", "20"))
@@ -46,8 +48,6 @@ def local_server() -> Iterator[str]:
     """`make serve` on a free port, in memory; its base URL."""
     import socket
 
-    import httpx
-
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -62,13 +62,8 @@ def local_server() -> Iterator[str]:
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(url + "/api/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+        if not wait_healthy(url, proc):
+            raise SystemExit("the local server did not start")
         yield url
     finally:
         proc.terminate()

@@ -21,6 +21,8 @@ from typing import Any
 
 import httpx
 
+from devserver.ready import wait_healthy
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -125,13 +127,8 @@ def main() -> int:
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(url + "/api/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
+        if not wait_healthy(url, server, poll=0.2):
+            raise SystemExit("the local server did not start")
         pids = {"app": server.pid}
         for n, child in enumerate(_children(server.pid)):
             pids[f"backend{n or ''}"] = child

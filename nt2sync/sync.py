@@ -272,14 +272,18 @@ def _verify_remote(client: Client, remote: dict[str, Any], local: ItemRow | None
             f"The server sent item {item_id} altered, swapped or from another vault; "
             "refusing it. Nothing was changed locally."
         ) from exc
-    floor = local.rev_floor if local else 0
-    if plaintext["revision"] < floor:
-        raise RollbackRefused(
-            f"The server replayed an older version of item {item_id} (revision "
-            f"{plaintext['revision']}, this device has seen {floor}); refusing it. "
-            "Nothing was changed locally."
-        )
+    _refuse_rollback(item_id, plaintext["revision"], local, "version")
     return plaintext
+
+
+def _refuse_rollback(item_id: str, revision: int, local: ItemRow | None, what: str) -> None:
+    """A revision below what this device has seen of the item is a replay."""
+    floor = local.rev_floor if local else 0
+    if revision < floor:
+        raise RollbackRefused(
+            f"The server replayed an older {what} of item {item_id} (revision {revision}, "
+            f"this device has seen {floor}); refusing it. Nothing was changed locally."
+        )
 
 
 def _verify_deletion(
@@ -299,13 +303,7 @@ def _verify_deletion(
             "not sealed with this vault's key); the item was kept. Nothing was changed "
             "locally."
         ) from exc
-    floor = local.rev_floor if local else 0
-    if record["revision"] < floor:
-        raise RollbackRefused(
-            f"The server replayed an older deletion of item {item_id} (revision "
-            f"{record['revision']}, this device has seen {floor}); refusing it. Nothing was "
-            "changed locally."
-        )
+    _refuse_rollback(item_id, record["revision"], local, "deletion")
     return record
 
 

@@ -232,12 +232,7 @@ def validate_item_plaintext(data: Any) -> dict[str, Any]:
     for name in ITEM_FIELDS:
         if not isinstance(data.get(name), str):
             raise UnsupportedFormat(f"item field {name} is not text")
-    for name in ("updatedAt", "revision"):
-        value = data.get(name)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise UnsupportedFormat(f"item field {name} is not a non-negative integer")
-    if not isinstance(data.get("replicaId"), str):
-        raise UnsupportedFormat("item field replicaId is not text")
+    _check_stamp(data, "item")
     attachments = data.setdefault("attachments", [])
     if not isinstance(attachments, list) or not all(
         isinstance(a, dict) and isinstance(a.get("id"), str) for a in attachments
@@ -256,23 +251,32 @@ def encrypt_item(
 ) -> str:
     """Encrypt an item's plaintext dict; base64url envelope."""
     data = validate_item_plaintext({"v": FORMAT_VERSION, **plaintext})
-    key = _subkey(data_key, ITEM_KEY_INFO)
     padded = pad_item_plaintext(encode_item_plaintext(data))
-    return b64url_encode(_seal(key, padded, item_aad(salt, item_id), nonce))
+    return _seal_text(data_key, padded, item_aad(salt, item_id), nonce)
 
 
 def decrypt_item(data_key: bytes, salt: bytes, item_id: str, ciphertext: str) -> dict[str, Any]:
     """Decrypt and validate an item; TamperedCiphertext when it was altered or moved."""
+    data = _open_json(data_key, ciphertext, item_aad(salt, item_id), "item plaintext")
+    return validate_item_plaintext(data)
+
+
+def _seal_text(data_key: bytes, plaintext: bytes, aad: bytes, nonce: bytes | None) -> str:
+    """An envelope under the item key, as base64url text (items and deletion records)."""
+    return b64url_encode(_seal(_subkey(data_key, ITEM_KEY_INFO), plaintext, aad, nonce))
+
+
+def _open_json(data_key: bytes, ciphertext: str, aad: bytes, what: str) -> Any:
+    """The JSON inside a base64url envelope under the item key."""
     try:
         envelope = b64url_decode(ciphertext)
     except EncodingError as exc:
-        raise TamperedCiphertext("ciphertext is not base64url") from exc
-    raw = _open(_subkey(data_key, ITEM_KEY_INFO), envelope, item_aad(salt, item_id))
+        raise TamperedCiphertext(f"{what} is not base64url") from exc
+    raw = _open(_subkey(data_key, ITEM_KEY_INFO), envelope, aad)
     try:
-        data = json.loads(raw)
+        return json.loads(raw)
     except ValueError as exc:
-        raise UnsupportedFormat("item plaintext is not JSON") from exc
-    return validate_item_plaintext(data)
+        raise UnsupportedFormat(f"{what} is not JSON") from exc
 
 
 def deletion_aad(salt: bytes, item_id: str) -> bytes:
@@ -292,39 +296,35 @@ def seal_deletion(
     replicaId}` under the item key with the deletion's associated data, so only a holder of
     the data key can delete an item."""
     data = validate_deletion({"v": FORMAT_VERSION, "deleted": True, **record})
-    key = _subkey(data_key, ITEM_KEY_INFO)
-    return b64url_encode(
-        _seal(key, encode_item_plaintext(data), deletion_aad(salt, item_id), nonce)
-    )
+    return _seal_text(data_key, encode_item_plaintext(data), deletion_aad(salt, item_id), nonce)
 
 
 def open_deletion(data_key: bytes, salt: bytes, item_id: str, ciphertext: str) -> dict[str, Any]:
     """Open and validate a sealed deletion record; TamperedCiphertext if it is not one."""
-    try:
-        envelope = b64url_decode(ciphertext)
-    except EncodingError as exc:
-        raise TamperedCiphertext("deletion record is not base64url") from exc
-    raw = _open(_subkey(data_key, ITEM_KEY_INFO), envelope, deletion_aad(salt, item_id))
-    try:
-        return validate_deletion(json.loads(raw))
-    except ValueError as exc:
-        raise UnsupportedFormat("deletion record is not JSON") from exc
+    data = _open_json(data_key, ciphertext, deletion_aad(salt, item_id), "deletion record")
+    return validate_deletion(data)
 
 
 def validate_deletion(data: Any) -> dict[str, Any]:
+    """Check the shape of an opened deletion record; raise UnsupportedFormat otherwise."""
     if (
         not isinstance(data, dict)
         or data.get("v") != FORMAT_VERSION
         or data.get("deleted") is not True
     ):
         raise UnsupportedFormat("unknown deletion record format")
+    _check_stamp(data, "deletion")
+    return data
+
+
+def _check_stamp(data: dict[str, Any], what: str) -> None:
+    """The revision, time and writer every item and deletion record carries."""
     for name in ("updatedAt", "revision"):
         value = data.get(name)
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise UnsupportedFormat(f"deletion field {name} is not a non-negative integer")
+            raise UnsupportedFormat(f"{what} field {name} is not a non-negative integer")
     if not isinstance(data.get("replicaId"), str):
-        raise UnsupportedFormat("deletion field replicaId is not text")
-    return data
+        raise UnsupportedFormat(f"{what} field replicaId is not text")
 
 
 def attachment_aad(salt: bytes, attachment_id: str) -> bytes:

@@ -10,11 +10,9 @@ from typing import Any
 
 from chalicelib.shared.encoding import b64url_decode
 from chalicelib.store import keys
-from chalicelib.store.table import Item, Table, to_av, to_item
+from chalicelib.store.table import MAX_BATCH_GET, Item, Table, to_av, to_item
 from chalicelib.store.tombstones import tombstone_attributes
 from chalicelib.store.txn import Transaction
-
-MAX_BATCH_GET = 100  # keys per BatchGetItem
 
 
 def item_row(
@@ -61,19 +59,15 @@ def add_write(txn: Transaction, name: str, row: dict[str, Any], base_version: in
 
 def get_many(table: Table, vault_id: str, item_ids: list[str]) -> dict[str, Item]:
     """The stored rows of these items (strongly consistent), by item id; absent ones left out."""
-    out: dict[str, Item] = {}
-    for start in range(0, len(item_ids), MAX_BATCH_GET):
-        group = item_ids[start : start + MAX_BATCH_GET]
-        for row in table.batch_get([keys.item_key(vault_id, i) for i in group]):
-            out[row["id"]] = row
-    return out
+    rows = table.batch_get([keys.item_key(vault_id, i) for i in item_ids])
+    return {row["id"]: row for row in rows}
 
 
 def get_with_head(
     table: Table, vault_id: str, item_ids: list[str]
 ) -> tuple[Item | None, dict[str, Item]]:
     """The vault head and these items' rows in one strongly consistent BatchGetItem (≤ 99)."""
-    assert len(item_ids) < MAX_BATCH_GET
+    assert len(item_ids) < MAX_BATCH_GET  # one request: the head and the items together
     rows = table.batch_get(
         [keys.meta_key(vault_id)] + [keys.item_key(vault_id, i) for i in item_ids]
     )

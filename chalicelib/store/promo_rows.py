@@ -9,7 +9,6 @@ from chalicelib.store import keys
 from chalicelib.store.table import Item, Table, to_av, to_item
 from chalicelib.store.txn import Transaction
 
-MAX_BATCH_GET = 100
 PROMO = "promo"  # action names
 USE = "use"
 
@@ -34,12 +33,8 @@ def listed(table: Table) -> list[str]:
 
 def get_many(table: Table, digests: list[str]) -> dict[str, Item]:
     """The code rows by hash (strongly consistent); unknown ones left out."""
-    found: dict[str, Item] = {}
-    for start in range(0, len(digests), MAX_BATCH_GET):
-        group = digests[start : start + MAX_BATCH_GET]
-        for row in table.batch_get([keys.promo_key(d) for d in group]):
-            found[str(row["pk"]).removeprefix("PROMO#")] = row
-    return found
+    rows = table.batch_get([keys.promo_key(d) for d in digests])
+    return {str(row["pk"]).removeprefix("PROMO#"): row for row in rows}
 
 
 def code_and_use(table: Table, vault_id: str, digest: str) -> tuple[Item | None, bool]:

@@ -31,6 +31,7 @@ RETRYABLE = frozenset(
     }
 )
 MAX_ATTEMPTS = 6
+MAX_BATCH_GET = 100  # keys per BatchGetItem request
 
 _ser = TypeSerializer()
 _deser = TypeDeserializer()
@@ -131,7 +132,14 @@ class Table:
         return from_item(resp.get("Item"))
 
     def batch_get(self, keys: list[Key]) -> list[Item]:
-        """Strongly consistent BatchGetItem (≤ 100 keys), following UnprocessedKeys."""
+        """Strongly consistent BatchGetItem of any number of keys: one request per 100 (the
+        service's limit), each following its UnprocessedKeys."""
+        out: list[Item] = []
+        for start in range(0, len(keys), MAX_BATCH_GET):
+            out += self._batch_get_group(keys[start : start + MAX_BATCH_GET])
+        return out
+
+    def _batch_get_group(self, keys: list[Key]) -> list[Item]:
         out: list[Item] = []
         request: dict[str, Any] = {self.name: {"Keys": keys, "ConsistentRead": True}}
         for attempt in range(MAX_ATTEMPTS + 1):
@@ -301,14 +309,10 @@ def condition_failed(exc: ClientError) -> bool:
     return error_code(exc) == "ConditionalCheckFailedException"
 
 
-def cancellation_codes(exc: ClientError) -> list[str]:
-    """Per-action codes of a TransactionCanceledException ('None' where the action was fine)."""
-    return [str(r.get("Code") or "None") for r in exc.response.get("CancellationReasons") or []]
-
-
 def paginate(
     table: Table, operation: str, call: Callable[..., Any], kwargs: dict[str, Any]
 ) -> Iterator[Item]:
+    """Every item of a low-level Query or Scan `call`, following LastEvaluatedKey."""
     request: dict[str, Any] = {"TableName": table.name, **kwargs}
     while True:
         resp = with_retries(operation, lambda: call(**request))

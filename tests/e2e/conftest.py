@@ -14,13 +14,13 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
+
+from devserver.ready import wait_healthy
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -69,16 +69,10 @@ class LocalServer:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited: see {self.log.name}")
-            try:
-                if httpx.get(self.url + "/api/health", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
+        if wait_healthy(self.url, self.proc):
+            return
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"server exited: see {self.log.name}")
         self.stop()
         raise RuntimeError("server did not become healthy")
 
