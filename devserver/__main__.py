@@ -148,11 +148,14 @@ def _serve(port: int, data: Path | None, external: bool, backend: Backend | None
     ensure_resources()
     import app as app_module
     from devserver.live_ws import LiveServer
+    from devserver.web_origin import WebOrigin
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     # §10: the WebSocket API and its management API, calling the app's own handlers.
     live = LiveServer(app_module.ws_connect, app_module.ws_message, app_module.ws_disconnect)
     live.start(int(os.environ.get("LIVE_WS_PORT") or 0))
+    web = WebOrigin(os.environ["PUBLIC_API_URL"], live.url)
+    web.start(int(os.environ.get("WEB_PORT", "8080")))
     config = Config.create(chalice_stage="dev", app_name="nt2-sync", project_dir=str(ROOT))
     server = create_local_server(app_module.app, config, "127.0.0.1", port)
     stopping = threading.Event()
@@ -177,10 +180,12 @@ def _serve(port: int, data: Path | None, external: bool, backend: Backend | None
         threading.Thread(target=watch_backend, name="backend-watch", daemon=True).start()
     _announce(port, data, external)
     print(f"Live notifications on {live.url} (management API {live.management_url})", flush=True)
+    print(f"Web client on {web.url} (its own origin, as in production)", flush=True)
     try:
         server.server.serve_forever()
     finally:
         server.server.server_close()
+        web.stop()
         live.stop()
     return status["code"]
 

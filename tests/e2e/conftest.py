@@ -55,6 +55,7 @@ class LocalServer:
                 "PORT": str(self.port),
                 "PUBLIC_API_URL": self.url,
                 "PYTHONUNBUFFERED": "1",
+                "WEB_PORT": "0",
                 **(extra_env or {}),
             }
         )
@@ -80,6 +81,12 @@ class LocalServer:
         """The backend endpoint the server printed at start."""
         found = re.search(r"\(backend (http://[^)]+)\)", Path(self.log.name).read_text())
         assert found, "the server did not name its backend"
+        return found.group(1)
+
+    def web_url(self) -> str:
+        """The web client's origin the server printed at start."""
+        found = re.search(r"Web client on (http://\S+)", Path(self.log.name).read_text())
+        assert found, "the server did not name its web origin"
         return found.group(1)
 
     def kill_group(self) -> None:
