@@ -117,8 +117,8 @@ class WebOrigin:
             body, kind, status = self.config(), "application/json", 200
         elif (file := self._resolve(path)) is not None:
             body = file.read_bytes()
-            kind = _TYPES.get(file.suffix) or mimetypes.guess_type(file.name)[0]
-            kind = kind or "application/octet-stream"
+            guessed = _TYPES.get(file.suffix) or mimetypes.guess_type(file.name)[0]
+            kind = guessed or "application/octet-stream"
             status = 200
         else:
             body, kind, status = b"not found\n", "text/plain", 404
