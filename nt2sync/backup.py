@@ -76,7 +76,8 @@ def export_backup(client: Client, path: Path) -> int:
 
 
 def read_backup(path: Path, password: str) -> tuple[dict[str, Any], bytes, dict[str, Any]]:
-    """(header, data key, payload) of a backup file, opened with its password."""
+    """(header, data key, payload) of a backup file, opened with its password; the header's
+    `epoch` is set to the key epoch its verifier seals."""
     try:
         doc = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
@@ -88,7 +89,7 @@ def read_backup(path: Path, password: str) -> tuple[dict[str, Any], bytes, dict[
     salt = hex_decode(doc["saltHex"])
     kek = crypto.derive_kek(password, salt, crypto.check_kdf(doc["kdf"]))
     try:
-        data_key = crypto.open_verifier(kek, salt, doc["verifier"])
+        data_key, epoch = crypto.open_verifier_epoch(kek, salt, doc["verifier"])
     except crypto.CryptoError as exc:
         raise WrongPassword(
             "The master password does not open this backup (it opens with the password it "
@@ -100,7 +101,7 @@ def read_backup(path: Path, password: str) -> tuple[dict[str, Any], bytes, dict[
         raise TamperedItem(
             f"{path} was altered: its header does not belong to its contents; nothing was imported."
         ) from exc
-    return doc, data_key, json.loads(payload)
+    return {**doc, "epoch": epoch}, data_key, json.loads(payload)
 
 
 BACKUP_VERSION = 2
@@ -144,8 +145,8 @@ def import_new(
         replica_id=new_replica_id(),
         created_at=now_ms(),
     )
-    client = cls.unlocked(vault, Keys(data_key, seed, key_did), **kwargs)
-    return client, _merge_backup(client, payload)
+    client = cls.unlocked(vault, Keys(data_key, seed, key_did, doc["epoch"]), **kwargs)
+    return client, _merge_backup(client, payload, (data_key, doc["epoch"]))
 
 
 def import_into(
@@ -155,21 +156,42 @@ def import_into(
     deleted here stays deleted unless restore_deleted."""
     keys = client.require_keys()
     doc, data_key, payload = read_backup(backup, password)
-    same_key = crypto.key_check(data_key) == crypto.key_check(keys.data_key)
-    if doc["saltHex"] != client.meta.salt_hex or not same_key:
+    if doc["saltHex"] != client.meta.salt_hex:
         raise ClientError("This backup belongs to another vault; nothing was imported.")
-    return _merge_backup(client, payload, restore_deleted=restore_deleted)
+    # Only a key this device holds (current, or retired during a re-key) is trusted: a backup
+    # made under a key the vault re-keyed away from could be the work of whoever still knows
+    # the old password (the thief the re-key was for).
+    held = [(keys.data_key, keys.epoch), *keys.retired]
+    if not any(crypto.key_check(data_key) == crypto.key_check(key) for key, _ in held):
+        if doc["epoch"] >= keys.epoch:
+            raise ClientError("This backup belongs to another vault; nothing was imported.")
+        raise ClientError(
+            "This backup was made under an earlier key of this vault (before it was re-keyed), "
+            "which this device no longer holds, so its items cannot be told from forgeries; "
+            "nothing was imported."
+        )
+    return _merge_backup(client, payload, (data_key, doc["epoch"]), restore_deleted=restore_deleted)
 
 
-def _merge_backup(client: Client, payload: dict[str, Any], *, restore_deleted: bool = False) -> int:
-    keys = client.require_keys()
+def _merge_backup(
+    client: Client,
+    payload: dict[str, Any],
+    sealed_under: tuple[bytes, int],
+    *,
+    restore_deleted: bool = False,
+) -> int:
+    """Merge the backup's items (opened under the key and epoch it was made with) by id;
+    whatever is written is sealed under the current key."""
+    data_key, epoch = sealed_under
     vault = client.vault
     salt = client.meta.salt
     changed = 0
     with vault.transaction():
         for entry in payload.get("items", []):
             try:
-                theirs = crypto.decrypt_item(keys.data_key, salt, entry["id"], entry["ciphertext"])
+                theirs = crypto.decrypt_item(
+                    data_key, salt, entry["id"], entry["ciphertext"], epoch=epoch
+                )
             except crypto.CryptoError as exc:
                 raise TamperedItem(f"Item {entry['id']} in the backup is damaged.") from exc
             local = vault.get_item(entry["id"])

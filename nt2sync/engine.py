@@ -7,6 +7,7 @@
     sync         push and pull, merging server items
     enrol        sync enable / disable / status, a new device joining
     rotation     password change (key DID rotation)
+    rekey        password change with a new data key and key epoch (real key rotation)
     account      enrolled devices, Premium
     attachments  encrypted files
     backup       .nt2backup files and the recovery kit
@@ -31,6 +32,7 @@ from nt2sync import (
     backup,
     enrol,
     items,
+    rekey,
     rotation,
     session,
     sync,
@@ -124,12 +126,20 @@ class Client:
         self.keys = unlock.unlock(self, password)
         return self.keys
 
-    def adopt_password(self, password: str, *, kit_kdf: dict[str, Any] | None = None) -> Keys:
+    def adopt_password(
+        self,
+        password: str,
+        *,
+        kit_kdf: dict[str, Any] | None = None,
+        old_password: str | None = None,
+    ) -> Keys:
         """Adopt the master password changed on another device (the person says so).
 
         kit_kdf: the KDF of a new kit, for a password changed elsewhere with raised iterations.
+        old_password: this device's previous password, needed when the change was a re-key
+        (to re-seal what this device holds; not needed if the client is unlocked).
         """
-        self.keys = unlock.adopt_password(self, password, kit_kdf)
+        self.keys = unlock.adopt_password(self, password, kit_kdf, old_password)
         return self.keys
 
     def require_keys(self) -> Keys:
@@ -181,7 +191,10 @@ class Client:
 
     # -- sync -----------------------------------------------------------------------------
     def sync_now(self, progress: Progress | None = None) -> SyncSummary:
-        """Push, pull, push what the pull produced; upload pending attachments."""
+        """Push, pull, push what the pull produced; upload pending attachments (finishing an
+        interrupted re-key first)."""
+        if self.meta.pending_rekey:
+            return rekey.finish_rekey(self, progress)
         return sync.sync_now(self, progress)
 
     def push(self, summary: SyncSummary, progress: Progress) -> None:
@@ -244,6 +257,20 @@ class Client:
     def change_password(self, new_password: str, *, iterations: int | None = None) -> str:
         """Re-seal the data key under a new password; rotate the keyDid on the server."""
         return rotation.change_password(self, new_password, iterations=iterations)
+
+    def rekey(
+        self,
+        new_password: str,
+        *,
+        iterations: int | None = None,
+        progress: Progress | None = None,
+    ) -> str:
+        """A new master password and a new data key and epoch: every item re-encrypted."""
+        return rekey.start_rekey(self, new_password, iterations=iterations, progress=progress)
+
+    def finish_rekey(self, progress: Progress | None = None) -> SyncSummary:
+        """Finish an interrupted re-key (nothing to do when there is none)."""
+        return rekey.finish_rekey(self, progress)
 
     # -- devices and Premium --------------------------------------------------------------
     def devices(self) -> list[dict[str, Any]]:

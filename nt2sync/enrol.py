@@ -183,7 +183,7 @@ def join(
         )
     verifier = boot.get("verifier")
     try:
-        data_key = crypto.open_verifier(kek, salt, str(verifier or ""))
+        data_key, epoch = crypto.open_verifier_epoch(kek, salt, str(verifier or ""))
     except crypto.VerifierMismatch as exc:
         raise BadVerifier(
             "The server's verifier does not open with the right master password: the server "
@@ -202,7 +202,7 @@ def join(
         sync_enabled=1,
         created_at=now_ms(),
     )
-    client = cls.unlocked(vault, Keys(data_key, seed, key_did), **kwargs)
+    client = cls.unlocked(vault, Keys(data_key, seed, key_did, epoch), **kwargs)
     client._api = api
     try:
         summary = sync_now(client, progress)

@@ -6,7 +6,8 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.shared import crypto, merge
-from nt2sync.errors import ClientError, TamperedItem
+from nt2sync import keyring
+from nt2sync.errors import ClientError
 from nt2sync.vault import ItemRow
 
 if TYPE_CHECKING:
@@ -17,19 +18,14 @@ FIELDS = merge.CONTENT_FIELDS
 
 def decrypt_row(client: Client, row: ItemRow) -> dict[str, Any]:
     """The plaintext of a stored item (refusing a damaged one)."""
-    keys = client.require_keys()
     if row.ciphertext is None:
         raise ClientError(f"Item {row.id} was deleted.")
-    try:
-        return crypto.decrypt_item(keys.data_key, client.salt, row.id, row.ciphertext)
-    except crypto.CryptoError as exc:
-        raise TamperedItem(f"The local copy of item {row.id} is damaged.") from exc
+    return keyring.open_local_item(client, row.id, row.ciphertext)
 
 
 def encrypt(client: Client, item_id: str, plaintext: dict[str, Any]) -> str:
-    """The ciphertext of an item, bound to its id and the vault's salt."""
-    keys = client.require_keys()
-    return crypto.encrypt_item(keys.data_key, client.salt, item_id, plaintext)
+    """The ciphertext of an item, bound to its id, the vault's salt and the key epoch."""
+    return keyring.seal_item(client, item_id, plaintext)
 
 
 def public_view(item_id: str, plaintext: dict[str, Any]) -> dict[str, Any]:
@@ -121,7 +117,6 @@ def edit_item(client: Client, item_id: str, **fields: str | None) -> None:
 def remove_item(client: Client, item_id: str) -> None:
     """Delete an item (a tombstone, pushed like an edit)."""
     row = live_row(client, item_id)
-    keys = client.require_keys()
     revision = max(row.revision, row.rev_floor) + 1
     record = {
         "revision": revision,
@@ -131,17 +126,19 @@ def remove_item(client: Client, item_id: str) -> None:
     row.deleted = True
     row.dirty = True
     # Sealed (v1.2 §5): other devices accept the deletion only because it opens with the key.
-    row.ciphertext = crypto.seal_deletion(keys.data_key, client.salt, item_id, record)
+    row.ciphertext = keyring.seal_deletion(client, item_id, record)
     client.vault.put_item(row)
 
 
 def list_items(client: Client) -> list[tuple[str, dict[str, Any]]]:
     """(id, plaintext) of every live item, oldest first (keys and salt looked up once)."""
-    data_key, salt = client.require_keys().data_key, client.salt
+    keys = client.require_keys()
+    data_key, salt, epoch = keys.data_key, client.salt, keys.epoch
     listed = []
     for item_id, ciphertext in client.vault.live_ciphertexts():
         try:
-            listed.append((item_id, crypto.decrypt_item(data_key, salt, item_id, ciphertext)))
-        except crypto.CryptoError as exc:
-            raise TamperedItem(f"The local copy of item {item_id} is damaged.") from exc
+            plaintext = crypto.decrypt_item(data_key, salt, item_id, ciphertext, epoch=epoch)
+        except crypto.CryptoError:  # sealed under the retired key while a re-key finishes
+            plaintext = keyring.open_local_item(client, item_id, ciphertext)
+        listed.append((item_id, plaintext))
     return listed

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from chalicelib.shared import crypto, merge
 from chalicelib.shared.codes import ErrorCode
-from nt2sync import session
+from nt2sync import keyring, session
 from nt2sync.api import Api
 from nt2sync.attachments import upload_attachments
 from nt2sync.auth import SYNC_OFF
@@ -151,6 +151,8 @@ def _apply_push(
                 local.version = 0  # the server never had it: push again from 0
             elif not current.get("deleted") and current.get("ciphertext") is None:
                 continue  # sent without its ciphertext (large response): the pull brings it
+            elif plaintext is None:  # the server's copy is sealed under a retired key
+                raise ClientError(keyring.STILL_OLD_KEY.format(id=sent["id"]))
             else:
                 stored, conflicts = _apply_remote(client, current, plaintext, local)
                 summary.conflicts += conflicts
@@ -244,6 +246,8 @@ def _apply_page(
         rows = vault.get_items(ids)  # again under the write lock, as pushes do
         staged: dict[str, ItemRow] = {}
         for remote, plaintext in zip(items, checked, strict=True):
+            if plaintext is None:  # held already, or sealed under a retired key: not applied
+                continue
             stored, conflicts = _apply_remote(client, remote, plaintext, rows.get(remote["id"]))
             summary.conflicts += conflicts
             if stored is not None:
@@ -254,14 +258,16 @@ def _apply_page(
 
 
 # -- merging one server item -----------------------------------------------------------------
-def _verify_remote(client: Client, remote: dict[str, Any], local: ItemRow | None) -> dict[str, Any]:
-    """Decrypt a server item and refuse tampering and rollback."""
-    keys = client.require_keys()
+def _verify_remote(
+    client: Client, remote: dict[str, Any], local: ItemRow | None
+) -> dict[str, Any] | None:
+    """Decrypt a server item and refuse tampering and rollback (None: sealed under a retired
+    key, not accepted here; nt2sync/keyring.py)."""
     item_id = remote["id"]
     try:
-        plaintext = crypto.decrypt_item(
-            keys.data_key, client.salt, item_id, remote["ciphertext"] or ""
-        )
+        plaintext = keyring.open_remote_item(client, item_id, remote["ciphertext"] or "")
+        if plaintext is None:
+            return None
     except crypto.UnsupportedFormat as exc:
         raise TamperedItem(
             f"Item {item_id} from the server has a format this client does not know; "
@@ -288,15 +294,14 @@ def _refuse_rollback(item_id: str, revision: int, local: ItemRow | None, what: s
 
 def _verify_deletion(
     client: Client, remote: dict[str, Any], local: ItemRow | None
-) -> dict[str, Any]:
+) -> dict[str, Any] | None:
     """Open a tombstone's sealed record: a deletion that does not open with the data key
     was not made by any device of this vault, and a replayed older one is refused."""
-    keys = client.require_keys()
     item_id = remote["id"]
     try:
-        record = crypto.open_deletion(
-            keys.data_key, client.salt, item_id, remote.get("ciphertext") or ""
-        )
+        record = keyring.open_remote_deletion(client, item_id, remote.get("ciphertext") or "")
+        if record is None:
+            return None
     except crypto.CryptoError as exc:
         raise TamperedItem(
             f"The server reported a deletion of item {item_id} that it cannot prove (it is "

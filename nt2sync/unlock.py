@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from chalicelib.shared import crypto
 from chalicelib.shared.codes import ErrorCode
+from nt2sync import keyring
 from nt2sync.errors import (
     BadVerifier,
     ClientError,
@@ -40,6 +41,9 @@ class Keys:
     data_key: bytes
     seed: bytes
     key_did: str
+    epoch: int = 0  # the key epoch (from the verifier); 0 until the first re-key
+    retired: tuple[tuple[bytes, int], ...] = ()  # (key, epoch) of the previous epoch, if held
+    rekeying: bool = False  # a re-key is being finished here (nt2sync/rekey.py)
 
 
 def now_ms() -> int:
@@ -89,26 +93,39 @@ def unlock(client: Client, password: str) -> Keys:
     meta = client.meta
     kek = crypto.derive_kek(password, meta.salt, crypto.check_kdf(meta.kdf))
     try:
-        data_key = crypto.open_verifier(kek, meta.salt, meta.verifier)
+        data_key, epoch = crypto.open_verifier_epoch(kek, meta.salt, meta.verifier)
         seed, key_did = crypto.key_did_from_kek(kek)
     except crypto.VerifierMismatch:
         pending = meta.pending_rotation
         if pending:
             kek = crypto.derive_kek(password, meta.salt, crypto.check_kdf(pending["kdf"]))
             try:
-                data_key = crypto.open_verifier(kek, meta.salt, pending["verifier"])
+                data_key, epoch = crypto.open_verifier_epoch(kek, meta.salt, pending["verifier"])
             except crypto.VerifierMismatch:
                 raise WrongPassword(NOT_THIS_VAULT) from None
             seed, key_did = crypto.key_did_from_kek(kek)
         else:
             hint = ADOPT_HINT if meta.sync_enabled and meta.server_url else ""
             raise WrongPassword(NOT_THIS_VAULT + hint) from None
+    rekey = meta.pending_rekey
+    if rekey and meta.pending_rotation and crypto.key_check(data_key) == rekey["newKeyCheck"]:
+        # the new password of a re-key the server has not confirmed: keep using the old key
+        old_epoch = int(rekey["oldEpoch"])
+        name = f"rekey/retired/{old_epoch}"
+        data_key = crypto.open_local_secret(data_key, meta.salt, name, rekey["retired"])
+        epoch = old_epoch
     if crypto.key_check(data_key) != meta.key_check:
         raise WrongPassword("The master password opens a different vault's key.")
     if meta.pending_rotation:  # keep using the current (old) key until the server agrees
         seed = pending_secret(client, data_key, "oldSeed")
         key_did = meta.pending_rotation["oldKeyDid"]
-    return Keys(data_key, seed, key_did)
+        return Keys(data_key, seed, key_did, epoch, rekeying=bool(rekey))
+    if rekey:  # rotated: the new key is current, the old one held until the re-key is done
+        name = f"rekey/retired/{int(rekey['oldEpoch'])}"
+        old_key = crypto.open_local_secret(data_key, meta.salt, name, rekey["retired"])
+        return Keys(data_key, seed, key_did, epoch, ((old_key, int(rekey["oldEpoch"])),), True)
+    retired = keyring.open_retired(data_key, meta.salt, meta.retired_key)
+    return Keys(data_key, seed, key_did, epoch, retired)
 
 
 def pending_secret(client: Client, data_key: bytes, name: str) -> bytes:
@@ -117,14 +134,26 @@ def pending_secret(client: Client, data_key: bytes, name: str) -> bytes:
     return crypto.open_local_secret(data_key, client.meta.salt, name, pending[name])
 
 
-def adopt_password(client: Client, password: str, kit_kdf: dict[str, Any] | None) -> Keys:
+def adopt_password(
+    client: Client,
+    password: str,
+    kit_kdf: dict[str, Any] | None,
+    old_password: str | None = None,
+) -> Keys:
     """The person says the password was changed on another device: derive with this vault's
     parameters (or a new kit's, never lower), and adopt only if the server's bootstrap for
     the derived key DID announces exactly those parameters, this vault's salt and a verifier
-    that opens to this vault's data key. Nothing is stored otherwise."""
+    that opens to this vault's data key, or (a re-key) to a new data key of a later epoch;
+    then this device's own state is re-sealed under it with the previous key, which the
+    previous password opens here. Nothing is stored otherwise."""
     meta = client.meta
     if not (meta.sync_enabled and meta.server_url):
         raise ClientError("Cloud sync is not enabled for this vault: there is nothing to adopt.")
+    if meta.pending_rotation or meta.pending_rekey:
+        raise ClientError(
+            "A password change made here is not finished; run `nt2sync password change "
+            "--resume` (or `nt2sync sync now`) first."
+        )
     iterations = crypto.check_kdf(meta.kdf)
     if kit_kdf is not None:
         iterations = refuse_weak(kit_kdf)
@@ -160,16 +189,18 @@ def adopt_password(client: Client, password: str, kit_kdf: dict[str, Any] | None
             "was derived with; refusing them (nothing was stored)."
         )
     try:
-        data_key = crypto.open_verifier(kek, meta.salt, str(boot.get("verifier") or ""))
+        data_key, epoch = crypto.open_verifier_epoch(
+            kek, meta.salt, str(boot.get("verifier") or "")
+        )
     except crypto.VerifierMismatch as exc:
         raise BadVerifier(
             "The server's verifier does not open with this password although the key DID "
             "matches: the server sent a wrong verifier."
         ) from exc
     if crypto.key_check(data_key) != meta.key_check:
-        raise BadVerifier(
-            "The server's verifier holds another data key than this vault's; refusing it."
-        )
+        return _adopt_rekey(client, old_password, kek, data_key, epoch, boot, iterations)
+    previous = client.keys
+    retired = keyring.open_retired(data_key, meta.salt, meta.retired_key)
     client.vault.set_meta(
         key_did=key_did,
         verifier=boot["verifier"],
@@ -178,4 +209,57 @@ def adopt_password(client: Client, password: str, kit_kdf: dict[str, Any] | None
         token_expires_at=None,
     )
     client.notices.append("Now using the master password changed on another device.")
-    return Keys(data_key, seed, key_did)
+    rekeying = previous.rekeying if previous else False
+    return Keys(data_key, seed, key_did, epoch, retired, rekeying)
+
+
+class RekeyNeedsOldPassword(ClientError):
+    """Adopting a re-key needs the previous master password (to open this device's state)."""
+
+
+def _adopt_rekey(
+    client: Client,
+    old_password: str | None,
+    kek: bytes,
+    new_key: bytes,
+    new_epoch: int,
+    boot: dict[str, Any],
+    iterations: int,
+) -> Keys:
+    """Another device re-keyed the vault: re-seal everything held here (unpushed edits too)
+    under the new key, with the previous key that this device's own verifier still opens."""
+    meta = client.meta
+    old = client.keys
+    if old is None:
+        if not old_password:
+            raise RekeyNeedsOldPassword(
+                "The vault was re-keyed on another device: adopting it also needs the previous "
+                "master password, to re-seal what this device holds (set NT2_OLD_PASSWORD, or "
+                "enter it when asked). Nothing was stored."
+            )
+        old = unlock(client, old_password)
+    if new_epoch <= old.epoch:
+        raise BadVerifier(
+            "The server's verifier holds another data key of an epoch that is not newer than "
+            "this vault's; refusing it."
+        )
+    from nt2sync.reseal import reseal_for_adoption  # the re-sealing needs the item modules
+
+    seed, key_did = crypto.key_did_from_kek(kek)
+    new_keys = Keys(new_key, seed, key_did, new_epoch, ((old.data_key, old.epoch),))
+    with client.vault.transaction():
+        reseal_for_adoption(client, old, new_keys)
+        client.vault.set_meta(
+            key_did=key_did,
+            verifier=boot["verifier"],
+            kdf=crypto.kdf_params(iterations),
+            key_check=crypto.key_check(new_key),
+            retired_key=keyring.retired_record(new_key, meta.salt, old.data_key, old.epoch),
+            token=None,
+            token_expires_at=None,
+        )
+    client.notices.append(
+        "Now using the master password and the new vault key made on another device; what "
+        "this device holds was re-sealed under it."
+    )
+    return new_keys

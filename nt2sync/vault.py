@@ -33,7 +33,9 @@ CREATE TABLE IF NOT EXISTS vault_meta (
     token TEXT,
     token_expires_at INTEGER,
     pending_rotation TEXT,
-    created_at INTEGER NOT NULL
+    created_at INTEGER NOT NULL,
+    pending_rekey TEXT,
+    retired_key TEXT
 );
 CREATE TABLE IF NOT EXISTS items (
     id TEXT PRIMARY KEY,
@@ -80,7 +82,12 @@ META_COLUMNS = (
     "token_expires_at",
     "pending_rotation",
     "created_at",
+    "pending_rekey",
+    "retired_key",
 )
+JSON_COLUMNS = ("pending_rotation", "pending_rekey", "retired_key")
+# Columns added after version 1 files were made: added on open (ALTER TABLE … ADD COLUMN).
+_ADDED_META_COLUMNS = ("pending_rekey", "retired_key")
 
 
 @dataclass
@@ -102,11 +109,17 @@ class Meta:
     token_expires_at: int | None
     pending_rotation: dict[str, Any] | None
     created_at: int
+    pending_rekey: dict[str, Any] | None = None  # a re-key not finished yet (nt2sync/rekey.py)
+    retired_key: dict[str, Any] | None = None  # the previous epoch's key, sealed under the current
 
     @property
     def salt(self) -> bytes:
         """The salt as bytes."""
         return bytes.fromhex(self.salt_hex)
+
+
+def _json_or_none(text: str | None) -> Any:
+    return json.loads(text) if text else None
 
 
 @dataclass
@@ -189,6 +202,10 @@ class Vault:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.executescript(_SCHEMA)
+        have = {row["name"] for row in conn.execute("PRAGMA table_info(vault_meta)")}
+        for column in _ADDED_META_COLUMNS:
+            if column not in have:  # a vault made before re-keying existed
+                conn.execute(f"ALTER TABLE vault_meta ADD COLUMN {column} TEXT")
         return cls(path, conn)
 
     def close(self) -> None:
@@ -227,10 +244,10 @@ class Vault:
             last_sync_at=row["last_sync_at"],
             token=row["token"],
             token_expires_at=row["token_expires_at"],
-            pending_rotation=json.loads(row["pending_rotation"])
-            if row["pending_rotation"]
-            else None,
+            pending_rotation=_json_or_none(row["pending_rotation"]),
             created_at=row["created_at"],
+            pending_rekey=_json_or_none(row["pending_rekey"]),
+            retired_key=_json_or_none(row["retired_key"]),
         )
 
     def set_meta(self, **values: Any) -> None:
@@ -242,8 +259,9 @@ class Vault:
                 raise KeyError(name)
         if "kdf" in values:
             values["kdf"] = json.dumps(values["kdf"])
-        if "pending_rotation" in values and values["pending_rotation"] is not None:
-            values["pending_rotation"] = json.dumps(values["pending_rotation"])
+        for name in JSON_COLUMNS:
+            if values.get(name) is not None:
+                values[name] = json.dumps(values[name])
         sets = ", ".join(f"{name} = ?" for name in values)
         with self.transaction():
             self.conn.execute(
@@ -374,6 +392,11 @@ class Vault:
                 "INSERT INTO pending_batches (batch_id, body, created_at) VALUES (?, ?, ?)",
                 (batch_id, json.dumps(items), now),
             )
+
+    def drop_pending_batches(self) -> None:
+        """Forget every recorded batch (their ciphertexts were sealed under a retired key)."""
+        with self.transaction():
+            self.conn.execute("DELETE FROM pending_batches")
 
     def drop_pending_batch(self, batch_id: str) -> None:
         """Forget a batch whose results were applied."""

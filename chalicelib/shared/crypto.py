@@ -37,6 +37,7 @@ SALT_BYTES = 16
 KEY_BYTES = 32
 NONCE_BYTES = 24
 FORMAT_VERSION = 1  # first byte of every envelope, also bound in the associated data
+MAX_EPOCH = 2**32 - 1  # key epochs are 4 bytes in the verifier
 
 KEY_DID_SEED_INFO = b"nt2-sync/v1/key-did-seed"
 VERIFIER_KEY_INFO = b"nt2-sync/v1/verifier-key"
@@ -162,27 +163,55 @@ def _open(key: bytes, envelope: bytes, aad: bytes) -> bytes:
         raise TamperedCiphertext("ciphertext failed authentication") from exc
 
 
-def _aad(kind: str, salt: bytes, object_id: str) -> bytes:
-    # Newline-joined text: ids cannot contain a newline (PROTOCOL §2), salt is hex.
-    return "\n".join((f"nt2-sync/v1/{kind}", salt.hex(), object_id, str(FORMAT_VERSION))).encode()
+def _aad(kind: str, salt: bytes, object_id: str, epoch: int = 0) -> bytes:
+    # Newline-joined text: ids cannot contain a newline (PROTOCOL §2), salt is hex. Epoch 0
+    # (every vault before its first re-key) keeps exactly the format it always had.
+    lines = [f"nt2-sync/v1/{kind}", salt.hex(), object_id, str(FORMAT_VERSION)]
+    if check_epoch(epoch):
+        lines.append(f"epoch:{epoch}")
+    return "\n".join(lines).encode()
 
 
-def seal_data_key(kek: bytes, salt: bytes, data_key: bytes, *, nonce: bytes | None = None) -> str:
-    """The verifier: the data key sealed under a key derived from the KEK (base64url)."""
+def check_epoch(epoch: int) -> int:
+    """A key epoch (0 .. 2^32 - 1), or ValueError."""
+    if not isinstance(epoch, int) or isinstance(epoch, bool) or not 0 <= epoch <= MAX_EPOCH:
+        raise ValueError(f"key epoch {epoch!r} is not an integer in 0..{MAX_EPOCH}")
+    return epoch
+
+
+def seal_data_key(
+    kek: bytes, salt: bytes, data_key: bytes, *, epoch: int = 0, nonce: bytes | None = None
+) -> str:
+    """The verifier: the data key sealed under a key derived from the KEK (base64url). From
+    key epoch 1 on, the plaintext is data key ‖ epoch (4 bytes, big-endian), so the epoch a
+    device adopts is sealed with the key and a server cannot change it."""
+    if len(data_key) != KEY_BYTES:
+        raise ValueError("data keys are 32 bytes")
+    plaintext = data_key + (check_epoch(epoch).to_bytes(4, "big") if epoch else b"")
     key = hkdf(kek, VERIFIER_KEY_INFO)
-    return b64url_encode(_seal(key, data_key, _aad("verifier", salt, "data-key"), nonce))
+    return b64url_encode(_seal(key, plaintext, _aad("verifier", salt, "data-key"), nonce))
+
+
+def open_verifier_epoch(kek: bytes, salt: bytes, verifier: str) -> tuple[bytes, int]:
+    """(data key, key epoch) inside a verifier, or VerifierMismatch: 32 bytes is epoch 0,
+    36 bytes is data key ‖ epoch ≥ 1; anything else (epoch 0 in the long form) is refused."""
+    try:
+        envelope = b64url_decode(verifier)
+        inner = _open(hkdf(kek, VERIFIER_KEY_INFO), envelope, _aad("verifier", salt, "data-key"))
+    except (EncodingError, TamperedCiphertext, UnsupportedFormat) as exc:
+        raise VerifierMismatch("the verifier does not open with this key") from exc
+    if len(inner) == KEY_BYTES:
+        return inner, 0
+    if len(inner) == KEY_BYTES + 4:
+        epoch = int.from_bytes(inner[KEY_BYTES:], "big")
+        if epoch >= 1:
+            return inner[:KEY_BYTES], epoch
+    raise VerifierMismatch("the verifier does not hold a 32-byte key and a valid key epoch")
 
 
 def open_verifier(kek: bytes, salt: bytes, verifier: str) -> bytes:
-    """The data key inside a verifier, or VerifierMismatch."""
-    try:
-        envelope = b64url_decode(verifier)
-        data_key = _open(hkdf(kek, VERIFIER_KEY_INFO), envelope, _aad("verifier", salt, "data-key"))
-    except (EncodingError, TamperedCiphertext, UnsupportedFormat) as exc:
-        raise VerifierMismatch("the verifier does not open with this key") from exc
-    if len(data_key) != KEY_BYTES:
-        raise VerifierMismatch("the verifier does not hold a 32-byte key")
-    return data_key
+    """The data key inside a verifier (of any epoch), or VerifierMismatch."""
+    return open_verifier_epoch(kek, salt, verifier)[0]
 
 
 def seal_local_secret(data_key: bytes, salt: bytes, name: str, secret: bytes) -> str:
@@ -195,9 +224,9 @@ def open_local_secret(data_key: bytes, salt: bytes, name: str, sealed: str) -> b
     return _open(hkdf(data_key, LOCAL_KEY_INFO), b64url_decode(sealed), _aad("local", salt, name))
 
 
-def item_aad(salt: bytes, item_id: str) -> bytes:
-    """Associated data of an item: vault salt, item id, format version."""
-    return _aad("item", salt, item_id)
+def item_aad(salt: bytes, item_id: str, epoch: int = 0) -> bytes:
+    """Associated data of an item: vault salt, item id, format version (and key epoch ≥ 1)."""
+    return _aad("item", salt, item_id, epoch)
 
 
 def encode_item_plaintext(fields: Mapping[str, Any]) -> bytes:
@@ -247,17 +276,21 @@ def encrypt_item(
     item_id: str,
     plaintext: Mapping[str, Any],
     *,
+    epoch: int = 0,
     nonce: bytes | None = None,
 ) -> str:
     """Encrypt an item's plaintext dict; base64url envelope."""
     data = validate_item_plaintext({"v": FORMAT_VERSION, **plaintext})
     padded = pad_item_plaintext(encode_item_plaintext(data))
-    return _seal_text(data_key, padded, item_aad(salt, item_id), nonce)
+    return _seal_text(data_key, padded, item_aad(salt, item_id, epoch), nonce)
 
 
-def decrypt_item(data_key: bytes, salt: bytes, item_id: str, ciphertext: str) -> dict[str, Any]:
-    """Decrypt and validate an item; TamperedCiphertext when it was altered or moved."""
-    data = _open_json(data_key, ciphertext, item_aad(salt, item_id), "item plaintext")
+def decrypt_item(
+    data_key: bytes, salt: bytes, item_id: str, ciphertext: str, *, epoch: int = 0
+) -> dict[str, Any]:
+    """Decrypt and validate an item; TamperedCiphertext when it was altered or moved, or
+    sealed under another key epoch."""
+    data = _open_json(data_key, ciphertext, item_aad(salt, item_id, epoch), "item plaintext")
     return validate_item_plaintext(data)
 
 
@@ -279,9 +312,9 @@ def _open_json(data_key: bytes, ciphertext: str, aad: bytes, what: str) -> Any:
         raise UnsupportedFormat(f"{what} is not JSON") from exc
 
 
-def deletion_aad(salt: bytes, item_id: str) -> bytes:
+def deletion_aad(salt: bytes, item_id: str, epoch: int = 0) -> bytes:
     """Associated data of a sealed deletion record: never confused with a live item's."""
-    return _aad("deletion", salt, item_id)
+    return _aad("deletion", salt, item_id, epoch)
 
 
 def seal_deletion(
@@ -290,19 +323,23 @@ def seal_deletion(
     item_id: str,
     record: Mapping[str, Any],
     *,
+    epoch: int = 0,
     nonce: bytes | None = None,
 ) -> str:
     """A tombstone's ciphertext (PROTOCOL v1.2 §5): `{v, deleted, revision, updatedAt,
     replicaId}` under the item key with the deletion's associated data, so only a holder of
     the data key can delete an item."""
     data = validate_deletion({"v": FORMAT_VERSION, "deleted": True, **record})
-    return _seal_text(data_key, encode_item_plaintext(data), deletion_aad(salt, item_id), nonce)
+    aad = deletion_aad(salt, item_id, epoch)
+    return _seal_text(data_key, encode_item_plaintext(data), aad, nonce)
 
 
-def open_deletion(data_key: bytes, salt: bytes, item_id: str, ciphertext: str) -> dict[str, Any]:
+def open_deletion(
+    data_key: bytes, salt: bytes, item_id: str, ciphertext: str, *, epoch: int = 0
+) -> dict[str, Any]:
     """Open and validate a sealed deletion record; TamperedCiphertext if it is not one."""
-    data = _open_json(data_key, ciphertext, deletion_aad(salt, item_id), "deletion record")
-    return validate_deletion(data)
+    aad = deletion_aad(salt, item_id, epoch)
+    return validate_deletion(_open_json(data_key, ciphertext, aad, "deletion record"))
 
 
 def validate_deletion(data: Any) -> dict[str, Any]:
@@ -341,16 +378,42 @@ def encrypt_attachment(
     data_key: bytes, salt: bytes, attachment_id: str, data: bytes, *, nonce: bytes | None = None
 ) -> bytes:
     """Encrypt a file's bytes (one AEAD envelope), padded to a Padmé length: the bytes, then
-    0x80, then zeros (ISO/IEC 7816-4), so the server sees a size class, not the size."""
+    0x80, then zeros (ISO/IEC 7816-4), so the server sees a size class, not the size.
+    Legacy form: sealed under the data key's attachment subkey (a re-key re-uploads it)."""
     key = hkdf(data_key, ATTACHMENT_KEY_INFO)
+    return seal_attachment(key, salt, attachment_id, data, nonce=nonce)
+
+
+def new_file_key() -> bytes:
+    """A fresh per-file attachment key (its base64url form goes in the item's reference)."""
+    return secrets.token_bytes(KEY_BYTES)
+
+
+def seal_attachment(
+    file_key: bytes, salt: bytes, attachment_id: str, data: bytes, *, nonce: bytes | None = None
+) -> bytes:
+    """An attachment sealed directly under its own 32-byte file key (same padded envelope and
+    associated data as encrypt_attachment): re-keying the vault re-wraps only the item."""
+    if len(file_key) != KEY_BYTES:
+        raise ValueError("attachment file keys are 32 bytes")
     padded = data + b"\x80" + bytes(padme(len(data) + 1) - len(data) - 1)
-    return _seal(key, padded, padded_attachment_aad(salt, attachment_id), nonce)
+    return _seal(file_key, padded, padded_attachment_aad(salt, attachment_id), nonce)
+
+
+def open_attachment(file_key: bytes, salt: bytes, attachment_id: str, blob: bytes) -> bytes:
+    """Open what seal_attachment sealed; TamperedCiphertext when altered or swapped."""
+    if len(file_key) != KEY_BYTES:
+        raise TamperedCiphertext("the attachment's file key is not 32 bytes")
+    return _open_padded(file_key, salt, attachment_id, blob)
 
 
 def decrypt_attachment(data_key: bytes, salt: bytes, attachment_id: str, blob: bytes) -> bytes:
     """Decrypt an attachment; TamperedCiphertext when altered or swapped. Attachments sealed
     before padding (their own associated data) still open."""
-    key = hkdf(data_key, ATTACHMENT_KEY_INFO)
+    return _open_padded(hkdf(data_key, ATTACHMENT_KEY_INFO), salt, attachment_id, blob)
+
+
+def _open_padded(key: bytes, salt: bytes, attachment_id: str, blob: bytes) -> bytes:
     try:
         padded = _open(key, blob, padded_attachment_aad(salt, attachment_id))
     except TamperedCiphertext:
