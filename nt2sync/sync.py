@@ -6,6 +6,7 @@ written, and each page or batch result is applied in one local transaction.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from chalicelib.shared import crypto, merge
 from chalicelib.shared.codes import ErrorCode
-from nt2sync import session
+from nt2sync import manifests, session
 from nt2sync.api import Api
 from nt2sync.attachments import upload_attachments
 from nt2sync.auth import SYNC_OFF
@@ -41,6 +42,7 @@ def sync_now(client: Client, progress: Progress | None = None) -> SyncSummary:
     pull(client, summary, progress)
     if client.vault.count_dirty():
         push(client, summary, progress)
+    manifests.publish(client)  # only when this sync gave it something new to attest
     summary.attachments_uploaded = upload_attachments(client, progress)
     client.vault.set_meta(last_sync_at=client.clock())
     summary.notices = client.notices
@@ -102,33 +104,25 @@ def _apply_push(
     results = response.get("results")
     if not isinstance(results, list) or len(results) != len(items):
         raise ClientError("The server answered a push with the wrong number of results.")
-    # When the new head is the old watermark plus exactly our accepted writes, every
-    # version in between is ours: there is nothing to pull there (a first `sync enable`
-    # does not download what it just uploaded).
-    mark = client.meta.watermark
-    ours = sorted(
-        int(r["version"])
-        for r in results
-        if r.get("status") == "accepted" and isinstance(r.get("version"), int)
-    )
-    head = response.get("watermark")
-    skip_to = (
-        head
-        if ours
-        and ours == list(range(mark + 1, mark + len(ours) + 1))
-        and (head == mark + len(ours))
-        else None
-    )
+    # The watermark never skips this device's own accepted writes: the next pull must bring
+    # them back, or the server dropped them (manifests.end_pull says so).
     before = vault.get_items([sent["id"] for sent in items])
     checked: list[dict[str, Any] | None] = []
-    for sent, result in zip(items, results, strict=True):
-        current = result.get("current") if result.get("status") == "conflict" else None
+    currents = [r.get("current") if r.get("status") == "conflict" else None for r in results]
+    best = manifests.attested(client, [c["id"] for c in currents if isinstance(c, dict)])
+    for sent, current in zip(items, currents, strict=True):
         if current and current.get("deleted"):
             checked.append(_verify_deletion(client, current, before.get(sent["id"])))
         elif current and current.get("ciphertext") is not None:
             checked.append(_verify_remote(client, current, before.get(sent["id"])))
         else:
             checked.append(None)
+        opened = checked[-1]
+        claim = best.get(sent["id"])
+        refusal = manifests.stale(current, opened["revision"], claim) if opened else None
+        if refusal:
+            raise RollbackRefused(f"{refusal} Nothing was changed locally.")
+    accepted: list[tuple[str, int, ItemRow | None, str]] = []
     with vault.transaction():
         # read again under the write lock: another process may have edited since
         rows = vault.get_items([sent["id"] for sent in items])
@@ -147,6 +141,9 @@ def _apply_push(
                 if unchanged:
                     local.dirty = False
                     local.rev_floor = local.revision + (1 if local.deleted else 0)
+                accepted.append(
+                    (local.id, local.version, local if unchanged else None, sent.get("ciphertext") or "")
+                )
             elif (current := result.get("current")) is None:
                 local.version = 0  # the server never had it: push again from 0
             elif not current.get("deleted") and current.get("ciphertext") is None:
@@ -157,8 +154,7 @@ def _apply_push(
             if stored is not None:
                 rows[stored.id] = staged[stored.id] = stored
         vault.put_items(list(staged.values()))
-        if skip_to is not None:
-            vault.set_meta(watermark=skip_to)
+        manifests.note_accepted(client, accepted)
         vault.drop_pending_batch(batch_id)
 
 
@@ -174,6 +170,7 @@ def pull(client: Client, summary: SyncSummary, progress: Progress) -> None:
     and a refused page still changes nothing. A wrong guess costs the server one read.
     """
     since = client.meta.watermark
+    check = manifests.begin_pull(client)
     resynced = False
     ahead: dict[int, Future[dict[str, Any]]] = {}  # by `since`
     fetcher = ThreadPoolExecutor(max_workers=PULL_AHEAD, thread_name_prefix="nt2sync-pull")
@@ -206,6 +203,7 @@ def pull(client: Client, summary: SyncSummary, progress: Progress) -> None:
             progress.advance(len(items))
             since = watermark
             if not more:
+                manifests.end_pull(client, check, watermark)
                 return
     finally:
         fetcher.shutdown(cancel_futures=True)  # waits for requests in flight: none outlives pull
@@ -224,33 +222,54 @@ def _fetch_page(client: Client, since: int, ahead: Future[dict[str, Any]] | None
 
 
 def _apply_page(
-    client: Client, items: list[dict[str, Any]], watermark: int, summary: SyncSummary
+    client: Client, page: list[dict[str, Any]], watermark: int, summary: SyncSummary
 ) -> None:
-    """Verify every item of a page, then store them all and its watermark in one transaction."""
+    """Verify every item of a page, then store them all and its watermark in one transaction.
+
+    Manifest items (reserved ids) are checked first and never become items; an item served
+    below what a manifest attests is refused on its own (named, nothing stored from it).
+    """
     vault = client.vault
+    check = manifests.current(client)
+    incoming = manifests.take_page(client, check, [r for r in page if manifests.is_reserved(r["id"])])
+    items = [r for r in page if not manifests.is_reserved(r["id"])]
     ids = [remote["id"] for remote in items]
     before = vault.get_items(ids)
+    best = manifests.attested(client, ids, incoming)
     checked: list[dict[str, Any] | None] = []
     for remote in items:  # every check before any write: a bad page changes nothing
         local = before.get(remote["id"])
         held = local is not None and int(remote["version"]) <= local.version
         if held:  # never applied, so not decrypted
             checked.append(None)
-        elif remote.get("deleted"):
+            continue
+        if remote.get("deleted"):
             checked.append(_verify_deletion(client, remote, local))
         else:
             checked.append(_verify_remote(client, remote, local))
+        opened = checked[-1]
+        refusal = opened and manifests.stale(remote, opened["revision"], best.get(remote["id"]))
+        if refusal:
+            check.refused[remote["id"]] = refusal
+            checked[-1] = None
     with vault.transaction():
         rows = vault.get_items(ids)  # again under the write lock, as pushes do
         staged: dict[str, ItemRow] = {}
         for remote, plaintext in zip(items, checked, strict=True):
-            stored, conflicts = _apply_remote(client, remote, plaintext, rows.get(remote["id"]))
+            local = rows.get(remote["id"])
+            if plaintext is None:
+                continue  # held, or refused
+            check.before.setdefault(remote["id"], dataclasses.replace(local) if local else None)
+            stored, conflicts = _apply_remote(client, remote, plaintext, local)
             summary.conflicts += conflicts
+            summary.pulled += 1
             if stored is not None:
                 rows[stored.id] = staged[stored.id] = stored
         vault.put_items(list(staged.values()))
+        manifests.store_page(client, check, incoming, page)
+        if staged:
+            manifests.view_advanced(client)
         vault.set_meta(watermark=watermark)
-    summary.pulled += len(items)
 
 
 # -- merging one server item -----------------------------------------------------------------
