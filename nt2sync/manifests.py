@@ -291,7 +291,7 @@ def stale(remote: dict[str, Any], revision: int, best: Attested | None) -> str |
     item_id, live = remote["id"], not remote.get("deleted")
     by = f"device {best.replica}'s manifest"
     if revision < best.revision:
-        what = "a deletion" if best.deleted else "revision"
+        what = "its deletion at revision" if best.deleted else "revision"
         return (
             f"The server served item {item_id} at revision {revision}, but {by} attests "
             f"{what} {best.revision}; refusing it as a replay (the item stays as it was)."
@@ -322,11 +322,23 @@ def note_accepted(client: Client, accepted: list[tuple[str, int, ItemRow | None,
     rows = [(i, v, r, c) for i, v, r, c in accepted if r is not None and not is_reserved(i)]
     conn.executemany(
         "INSERT OR REPLACE INTO manifest_entries VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [(i, me, shard_of(i), v, r.revision, int(r.deleted), digest(c)) for i, v, r, c in rows],
+        [(i, me, shard_of(i), v, _revision(client, r), int(r.deleted), digest(c)) for i, v, r, c in rows],
     )
     conn.executemany(
         "INSERT OR IGNORE INTO manifest_dirty (shard) VALUES (?)", [(shard_of(i),) for i, *_ in rows]
     )
+
+
+def _revision(client: Client, row: ItemRow) -> int:
+    """The revision a write carried: a deletion's is in its sealed record (a row keeps the
+    last live revision)."""
+    if not row.deleted or not row.ciphertext:
+        return row.revision
+    keys = client.require_keys()
+    try:
+        return int(crypto.open_deletion(keys.data_key, client.salt, row.id, row.ciphertext)["revision"])
+    except crypto.CryptoError:
+        return row.revision
 
 
 # -- pulls -----------------------------------------------------------------------------------
