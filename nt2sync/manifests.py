@@ -21,7 +21,7 @@ import json
 import secrets
 import sqlite3
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import TYPE_CHECKING, Any
 
 from nacl.bindings import (
@@ -59,8 +59,7 @@ _SCHEMA = (
     "INTEGER NOT NULL, digest TEXT NOT NULL, PRIMARY KEY (item_id, replica))",
     "CREATE INDEX IF NOT EXISTS manifest_entries_shard ON manifest_entries (replica, shard)",
     # accepted writes of this device not yet seen back in a pull (dropped-push detection)
-    "CREATE TABLE IF NOT EXISTS manifest_echo (item_id TEXT PRIMARY KEY, version INTEGER NOT "
-    "NULL)",
+    "CREATE TABLE IF NOT EXISTS manifest_echo (item_id TEXT PRIMARY KEY, version INTEGER NOT NULL)",
     # this device's own manifest: shards to republish, a root wanted, the push in flight
     "CREATE TABLE IF NOT EXISTS manifest_dirty (shard TEXT PRIMARY KEY)",
     "CREATE TABLE IF NOT EXISTS manifest_own (id TEXT PRIMARY KEY, version INTEGER NOT NULL)",
@@ -139,7 +138,9 @@ def seal(
     of its canonical JSON under the item key, with the manifest's associated data."""
     nonce = secrets.token_bytes(crypto.NONCE_BYTES) if nonce is None else nonce
     aad = manifest_aad(salt, object_id, epoch=epoch)
-    body_ct = crypto_aead_xchacha20poly1305_ietf_encrypt(canonical(body), aad, nonce, _key(data_key))
+    body_ct = crypto_aead_xchacha20poly1305_ietf_encrypt(
+        canonical(body), aad, nonce, _key(data_key)
+    )
     return b64url_encode(bytes([crypto.FORMAT_VERSION]) + nonce + body_ct)
 
 
@@ -174,7 +175,9 @@ def _int(value: Any, low: int = 0) -> bool:
 
 
 def _hex64(value: Any) -> bool:
-    return isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
+    return (
+        isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
+    )
 
 
 def _validate(data: Any, replica: str, part: str) -> dict[str, Any]:
@@ -261,21 +264,25 @@ def attested(
     """The highest attestation of each of these items that has one; `staged`: shards of the
     page being checked, which replace what their device's shard said before."""
     conn = _conn(client)
-    fresh = {(w["shard"]["replicaId"], w["shard"]["shard"]): w["shard"] for w in staged or [] if "shard" in w}
+    fresh = {
+        (w["shard"]["replicaId"], w["shard"]["shard"]): w["shard"]
+        for w in staged or []
+        if "shard" in w
+    }
     wanted = set(item_ids)
     found: list[tuple[str, str, int, int, int, str]] = []
     for start in range(0, len(item_ids), 500):
         chunk = item_ids[start : start + 500]
         marks = ", ".join("?" * len(chunk))
-        sql = (
-            "SELECT item_id, replica, shard, version, revision, deleted, digest FROM "
-            f"manifest_entries WHERE item_id IN ({marks})"  # noqa: S608 - placeholders only
-        )
+        sql = f"SELECT * FROM manifest_entries WHERE item_id IN ({marks})"  # noqa: S608
+        # columns: item_id, replica, shard, version, revision, deleted, digest
         for item_id, replica, part, *rest in conn.execute(sql, chunk):
             if (replica, part) not in fresh:
                 found.append((item_id, replica, *rest))
     for (replica, _), body in fresh.items():
-        found.extend((e[0], replica, e[1], e[2], e[3], e[4]) for e in body["entries"] if e[0] in wanted)
+        found.extend(
+            (e[0], replica, e[1], e[2], e[3], e[4]) for e in body["entries"] if e[0] in wanted
+        )
     best: dict[str, Attested] = {}
     for item_id, replica, version, revision, deleted, dig in found:
         have = best.get(item_id)
@@ -322,10 +329,14 @@ def note_accepted(client: Client, accepted: list[tuple[str, int, ItemRow | None,
     rows = [(i, v, r, c) for i, v, r, c in accepted if r is not None and not is_reserved(i)]
     conn.executemany(
         "INSERT OR REPLACE INTO manifest_entries VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [(i, me, shard_of(i), v, _revision(client, r), int(r.deleted), digest(c)) for i, v, r, c in rows],
+        [
+            (i, me, shard_of(i), v, _revision(client, r), int(r.deleted), digest(c))
+            for i, v, r, c in rows
+        ],
     )
     conn.executemany(
-        "INSERT OR IGNORE INTO manifest_dirty (shard) VALUES (?)", [(shard_of(i),) for i, *_ in rows]
+        "INSERT OR IGNORE INTO manifest_dirty (shard) VALUES (?)",
+        [(shard_of(i),) for i, *_ in rows],
     )
 
 
@@ -336,7 +347,9 @@ def _revision(client: Client, row: ItemRow) -> int:
         return row.revision
     keys = client.require_keys()
     try:
-        return int(crypto.open_deletion(keys.data_key, client.salt, row.id, row.ciphertext)["revision"])
+        return int(
+            crypto.open_deletion(keys.data_key, client.salt, row.id, row.ciphertext)["revision"]
+        )
     except crypto.CryptoError:
         return row.revision
 
@@ -370,7 +383,9 @@ def current(client: Client) -> PullCheck:
     return _checks.get(id(client)) or begin_pull(client)
 
 
-def take_page(client: Client, check: PullCheck, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def take_page(
+    client: Client, check: PullCheck, items: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
     """Open and check the manifest items of a page (before anything of it is stored); returns
     the staged writes for `store_page`. A manifest that does not open refuses the page."""
     keys, salt = client.require_keys(), client.salt
@@ -407,7 +422,9 @@ def take_page(client: Client, check: PullCheck, items: list[dict[str, Any]]) -> 
     return staged
 
 
-def _check_own_root(conn: sqlite3.Connection, check: PullCheck, body: dict[str, Any], h: str) -> None:
+def _check_own_root(
+    conn: sqlite3.Connection, check: PullCheck, body: dict[str, Any], h: str
+) -> None:
     row = conn.execute(
         "SELECT hash FROM manifest_roots WHERE replica = ? AND counter = ?",
         (body["replicaId"], body["counter"]),
@@ -494,9 +511,13 @@ def store_page(
             )
             continue
         body, replica, part = write["shard"], write["shard"]["replicaId"], write["shard"]["shard"]
-        old = [r[0] for r in conn.execute(
-            "SELECT item_id FROM manifest_entries WHERE replica = ? AND shard = ?", (replica, part)
-        )]
+        old = [
+            r[0]
+            for r in conn.execute(
+                "SELECT item_id FROM manifest_entries WHERE replica = ? AND shard = ?",
+                (replica, part),
+            )
+        ]
         conn.execute(
             "DELETE FROM manifest_entries WHERE replica = ? AND shard = ?", (replica, part)
         )
@@ -567,9 +588,12 @@ def end_pull(client: Client, check: PullCheck, watermark: int) -> None:
                 f"manifest ({_names(unattested)}): written by a device that has not published "
                 "one yet (an older nt2sync, or an edit in flight); they were accepted as served."
             )
-    dropped = [r[0] for r in conn.execute(
-        "SELECT item_id FROM manifest_echo WHERE version <= ? ORDER BY item_id", (watermark,)
-    )]
+    dropped = [
+        r[0]
+        for r in conn.execute(
+            "SELECT item_id FROM manifest_echo WHERE version <= ? ORDER BY item_id", (watermark,)
+        )
+    ]
     if dropped:
         user = [i for i in dropped if not is_reserved(i)]
         notices.append(
@@ -722,7 +746,7 @@ def _push_outbox(client: Client, conn: sqlite3.Connection) -> int:
             for i, c in out
         ]
         batch_id = "m-" + secrets.token_hex(16)
-        response = client.call(lambda api: Api.push(api, batch_id=batch_id, items=items))
+        response = client.call(partial(Api.push, batch_id=batch_id, items=items))
         results = response.get("results")
         if not isinstance(results, list) or len(results) != len(items):
             raise ClientError("The server answered a push with the wrong number of results.")
@@ -733,14 +757,21 @@ def _push_outbox(client: Client, conn: sqlite3.Connection) -> int:
         # moves past them (a manifest that comes back changes nothing, and an honest sync
         # ends with the device at the head). A dropped manifest then looks like a device that
         # published less often (docs/CRYPTO.md).
-        skip = bool(ours) and ours == list(range(mark + 1, mark + len(ours) + 1)) and head == ours[-1]
+        skip = (
+            bool(ours) and ours == list(range(mark + 1, mark + len(ours) + 1)) and head == ours[-1]
+        )
         with client.vault.transaction():
             for sent, result in zip(items, results, strict=True):
                 version = result.get("version") if isinstance(result, dict) else None
                 if result.get("status") == "accepted" and _int(version, 1):
-                    conn.execute("INSERT OR REPLACE INTO manifest_own VALUES (?, ?)", (sent["id"], version))
+                    conn.execute(
+                        "INSERT OR REPLACE INTO manifest_own VALUES (?, ?)", (sent["id"], version)
+                    )
                     if not skip:
-                        conn.execute("INSERT OR REPLACE INTO manifest_echo VALUES (?, ?)", (sent["id"], version))
+                        conn.execute(
+                            "INSERT OR REPLACE INTO manifest_echo VALUES (?, ?)",
+                            (sent["id"], version),
+                        )
                     if sent["id"].endswith(":" + ROOT):
                         conn.execute(
                             "UPDATE manifest_roots SET version = ? WHERE replica = ? AND hash = ?",

@@ -119,7 +119,9 @@ def _apply_push(
             checked.append(None)
         opened = checked[-1]
         claim = best.get(sent["id"])
-        refusal = manifests.stale(current, opened["revision"], claim) if opened else None
+        refusal = (
+            manifests.stale(current, opened["revision"], claim) if current and opened else None
+        )
         if refusal:
             raise RollbackRefused(f"{refusal} Nothing was changed locally.")
     accepted: list[tuple[str, int, ItemRow | None, str]] = []
@@ -142,7 +144,12 @@ def _apply_push(
                     local.dirty = False
                     local.rev_floor = local.revision + (1 if local.deleted else 0)
                 accepted.append(
-                    (local.id, local.version, local if unchanged else None, sent.get("ciphertext") or "")
+                    (
+                        local.id,
+                        local.version,
+                        local if unchanged else None,
+                        sent.get("ciphertext") or "",
+                    )
                 )
             elif (current := result.get("current")) is None:
                 local.version = 0  # the server never had it: push again from 0
@@ -231,7 +238,9 @@ def _apply_page(
     """
     vault = client.vault
     check = manifests.current(client)
-    incoming = manifests.take_page(client, check, [r for r in page if manifests.is_reserved(r["id"])])
+    incoming = manifests.take_page(
+        client, check, [r for r in page if manifests.is_reserved(r["id"])]
+    )
     items = [r for r in page if not manifests.is_reserved(r["id"])]
     ids = [remote["id"] for remote in items]
     before = vault.get_items(ids)

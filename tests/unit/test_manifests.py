@@ -91,10 +91,21 @@ def test_a_manifest_opens_only_where_it_was_sealed(key, salt, object_id):
 
 
 def test_an_item_ciphertext_is_not_a_manifest():
-    item = crypto.encrypt_item(KEY, SALT, m.root_id(REPLICA), {
-        "title": "t", "body": "", "username": "", "url": "", "updatedAt": 1,
-        "revision": 1, "replicaId": REPLICA, "attachments": [],
-    })
+    item = crypto.encrypt_item(
+        KEY,
+        SALT,
+        m.root_id(REPLICA),
+        {
+            "title": "t",
+            "body": "",
+            "username": "",
+            "url": "",
+            "updatedAt": 1,
+            "revision": 1,
+            "replicaId": REPLICA,
+            "attachments": [],
+        },
+    )
     with pytest.raises(crypto.TamperedCiphertext):
         m.open_manifest(KEY, SALT, m.root_id(REPLICA), item)
 

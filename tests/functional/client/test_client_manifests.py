@@ -182,9 +182,11 @@ def test_an_honest_server_raises_no_alarm(tmp_path, make_client, join_client, se
     for client in (a, b, c):
         assert client.notices == [], client.notices
         assert fingerprint(client)["unverified"] == 0
-    assert fingerprint(a)["fingerprint"] == fingerprint(b)["fingerprint"] == fingerprint(c)[
-        "fingerprint"
-    ]
+    assert (
+        fingerprint(a)["fingerprint"]
+        == fingerprint(b)["fingerprint"]
+        == fingerprint(c)["fingerprint"]
+    )
 
 
 # -- cost and no ping-pong --------------------------------------------------------------------
