@@ -751,7 +751,11 @@ def _push_outbox(client: Client, conn: sqlite3.Connection) -> int:
         if not isinstance(results, list) or len(results) != len(items):
             raise ClientError("The server answered a push with the wrong number of results.")
         redo = False
-        ours = sorted(r.get("version") for r in results if r.get("status") == "accepted")
+        ours = sorted(
+            r["version"]
+            for r in results
+            if isinstance(r, dict) and r.get("status") == "accepted" and _int(r.get("version"), 1)
+        )
         mark, head = client.meta.watermark, response.get("watermark")
         # Nothing but this push since the watermark: its versions are ours, so the watermark
         # moves past them (a manifest that comes back changes nothing, and an honest sync
