@@ -318,13 +318,16 @@ def stale(remote: dict[str, Any], revision: int, best: Attested | None) -> str |
 
 
 # -- pushes of this device's items ---------------------------------------------------------
-def note_accepted(client: Client, accepted: list[tuple[str, int, ItemRow | None, str]]) -> None:
+def note_accepted(
+    client: Client, accepted: list[tuple[str, int, ItemRow | None, str]], *, echo: bool
+) -> None:
     """Inside the push's transaction: (id, version, the row if unchanged since, ciphertext)
-    of each accepted write: attest it in this device's shard, expect it back in a pull."""
+    of each accepted write: attest it in this device's shard, and (echo) expect it back in
+    the next pull."""
     conn, me = _conn(client), client.meta.replica_id
     conn.executemany(
         "INSERT OR REPLACE INTO manifest_echo (item_id, version) VALUES (?, ?)",
-        [(item_id, version) for item_id, version, _, _ in accepted],
+        [(item_id, version) for item_id, version, _, _ in accepted] if echo else [],
     )
     rows = [(i, v, r, c) for i, v, r, c in accepted if r is not None and not is_reserved(i)]
     conn.executemany(
@@ -337,6 +340,40 @@ def note_accepted(client: Client, accepted: list[tuple[str, int, ItemRow | None,
     conn.executemany(
         "INSERT OR IGNORE INTO manifest_dirty (shard) VALUES (?)",
         [(shard_of(i),) for i, *_ in rows],
+    )
+
+
+SPOT_CHECKS = 4  # accepted writes asked for again after a push the watermark skips
+
+
+def spot_check(client: Client, accepted: list[tuple[str, int]]) -> None:
+    """After a push whose versions the watermark skipped (nothing else was written since):
+    ask for a few of them (all, up to four) one by one: each must come back at its version, or
+    have been overwritten since. A server that answered "accepted" and stored nothing (or
+    stored something else there) is caught, at four small requests per push."""
+    from nt2sync.api import Api  # noqa: PLC0415 - as in _push_outbox
+    from nt2sync.pages import check_pull_page  # noqa: PLC0415
+
+    picked = accepted
+    if len(accepted) > SPOT_CHECKS:
+        picked = secrets.SystemRandom().sample(accepted, SPOT_CHECKS)
+    dropped = []
+    for item_id, version in picked:
+        page = client.call(partial(Api.pull, since=version - 1, limit=1))
+        items, _, _ = check_pull_page(page, version - 1, 1)
+        first = items[0] if items else None
+        if first is None or (int(first["version"]) == version and first["id"] != item_id):
+            dropped.append(item_id)
+    if dropped:
+        client.notices.append(_dropped(dropped))
+
+
+def _dropped(ids: list[str]) -> str:
+    user = [i for i in ids if not is_reserved(i)]
+    return (
+        f"The server accepted {len(ids)} change(s) from this device but never returned "
+        f"them ({_names(user or ids)}): it may have dropped them; they are still here. "
+        "If this repeats, do not trust this server with your changes."
     )
 
 
@@ -595,12 +632,7 @@ def end_pull(client: Client, check: PullCheck, watermark: int) -> None:
         )
     ]
     if dropped:
-        user = [i for i in dropped if not is_reserved(i)]
-        notices.append(
-            f"The server accepted {len(dropped)} change(s) from this device but never returned "
-            f"them ({_names(user or dropped)}): it may have dropped them; they are still here. "
-            "If this repeats, do not trust this server with your changes."
-        )
+        notices.append(_dropped(dropped))
         with vault.transaction():
             conn.execute("DELETE FROM manifest_echo WHERE version <= ?", (watermark,))
     for replica in check.roots:

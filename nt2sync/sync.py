@@ -104,8 +104,25 @@ def _apply_push(
     results = response.get("results")
     if not isinstance(results, list) or len(results) != len(items):
         raise ClientError("The server answered a push with the wrong number of results.")
-    # The watermark never skips this device's own accepted writes: the next pull must bring
-    # them back, or the server dropped them (manifests.end_pull says so).
+    # When the new head is the old watermark plus exactly our accepted writes, every
+    # version in between is ours: there is nothing to pull there (a first `sync enable`
+    # does not download what it just uploaded); a few of them are asked for instead, to
+    # catch a server that answers "accepted" and drops (manifests.spot_check). Otherwise
+    # the next pull must bring them back (manifests.end_pull).
+    mark = client.meta.watermark
+    ours = sorted(
+        int(r["version"])
+        for r in results
+        if r.get("status") == "accepted" and isinstance(r.get("version"), int)
+    )
+    head = response.get("watermark")
+    skip_to = (
+        head
+        if ours
+        and ours == list(range(mark + 1, mark + len(ours) + 1))
+        and (head == mark + len(ours))
+        else None
+    )
     before = vault.get_items([sent["id"] for sent in items])
     checked: list[dict[str, Any] | None] = []
     currents = [r.get("current") if r.get("status") == "conflict" else None for r in results]
@@ -161,8 +178,12 @@ def _apply_push(
             if stored is not None:
                 rows[stored.id] = staged[stored.id] = stored
         vault.put_items(list(staged.values()))
-        manifests.note_accepted(client, accepted)
+        manifests.note_accepted(client, accepted, echo=skip_to is None)
+        if skip_to is not None:
+            vault.set_meta(watermark=skip_to)
         vault.drop_pending_batch(batch_id)
+    if skip_to is not None:
+        manifests.spot_check(client, [(i, v) for i, v, *_ in accepted])
 
 
 # -- pull ----------------------------------------------------------------------------------

@@ -157,7 +157,24 @@ def test_a_device_whose_changes_were_hidden_from_another_is_told(tmp_path, make_
     assert told(a, f"hid this device's changes from device {b.meta.replica_id}", "fork")
 
 
-def test_an_accepted_push_that_never_comes_back_is_reported(make_client, server):
+def test_an_accepted_push_that_never_comes_back_is_reported(make_client, join_client, server):
+    # GIVEN another device wrote since A's watermark (so A's next pull covers A's push)
+    a = make_client("a")
+    a.enable(server.audience)
+    b = join_client("b", a.meta.key_did)
+    b.add_item("w", body="from b")
+    b.sync_now()
+    z = a.add_item("z", body="dropped")
+    server.drop_after_accepting(z)
+    # WHEN the server answers A's push "accepted" and never serves z
+    summary = a.sync_now()
+    # THEN A's pull passed z's version without it, and A says so
+    assert summary.pushed == 1
+    assert told(a, "accepted 1 change(s) from this device but never returned them", z)
+
+
+def test_a_dropped_push_the_watermark_skips_is_caught_by_a_spot_check(make_client, server):
+    # GIVEN A alone: its push is the only write since its watermark (nothing to pull there)
     a = make_client("a")
     a.enable(server.audience)
     z = a.add_item("z", body="dropped")
