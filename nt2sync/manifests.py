@@ -32,7 +32,7 @@ from nacl.exceptions import CryptoError as _NaclCryptoError
 
 from chalicelib.shared import crypto
 from chalicelib.shared.encoding import EncodingError, b64url_decode, b64url_encode
-from nt2sync.errors import ClientError, TamperedItem
+from nt2sync.errors import ClientError
 from nt2sync.vault import ItemRow
 
 if TYPE_CHECKING:
@@ -377,6 +377,19 @@ def _dropped(ids: list[str]) -> str:
     )
 
 
+def republish_all(client: Client) -> None:
+    """Reseal every shard of this device's manifest at its next publication (after a re-key:
+    manifests sealed under the old data key no longer open)."""
+    conn, me = _conn(client), client.meta.replica_id
+    with client.vault.transaction():
+        conn.execute(
+            "INSERT OR IGNORE INTO manifest_dirty (shard) SELECT DISTINCT shard FROM "
+            "manifest_entries WHERE replica = ?",
+            (me,),
+        )
+        conn.execute("INSERT OR IGNORE INTO manifest_flags (name) VALUES ('root')")
+
+
 def _revision(client: Client, row: ItemRow) -> int:
     """The revision a write carried: a deletion's is in its sealed record (a row keeps the
     last live revision)."""
@@ -437,11 +450,16 @@ def take_page(
             if remote.get("deleted") or not isinstance(remote.get("ciphertext"), str):
                 raise crypto.TamperedCiphertext("a manifest is never deleted")
             body = open_manifest(keys.data_key, salt, remote["id"], remote["ciphertext"])
-        except crypto.CryptoError as exc:
-            raise TamperedItem(
-                f"The server sent device {replica}'s manifest ({remote['id']}) altered or "
-                "from another vault; refusing it. Nothing was changed locally."
-            ) from exc
+        except crypto.CryptoError:
+            # Ignored, as if withheld (which the server can always do): a manifest is no user
+            # item, and one sealed under a data key this vault no longer uses (after a re-key,
+            # by a device that has not republished) must not stop a sync or a join.
+            check.alarms.append(
+                f"The server sent device {replica}'s manifest ({remote['id']}) altered, from "
+                "another vault or under an older key; it was ignored, and what it attests is "
+                "not verified."
+            )
+            continue
         hashed = digest(remote["ciphertext"])
         if replica == me:
             if part == ROOT:

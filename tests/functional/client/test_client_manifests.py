@@ -251,3 +251,24 @@ def test_manifests_are_never_shown_counted_or_backed_up(tmp_path, make_client, j
     with pytest.raises(Exception, match="No item"):
         a.get_item(manifests.root_id(a.meta.replica_id))
     assert fingerprint(a)["fingerprint"] == fingerprint(b)["fingerprint"]
+
+
+def test_an_altered_manifest_is_ignored_as_if_withheld_and_said(make_client, join_client, server):
+    a = make_client("a")
+    x = a.add_item("x", body="one")
+    a.enable(server.audience)
+    server.flip_byte(manifests.root_id(a.meta.replica_id))
+    b = join_client("b", a.meta.key_did)  # the join is not stopped by a manifest
+    assert told(b, f"device {a.meta.replica_id}'s manifest", "altered", "ignored")
+    assert b.get_item(x)["body"] == "one"
+
+
+def test_after_republish_all_every_shard_is_sealed_again(make_client, server):
+    a = make_client("a")
+    for n in range(12):
+        a.add_item(f"n{n}", body=str(n))
+    a.enable(server.audience)
+    shards = len(manifest_ids(server.pushed[-1])) - 1
+    manifests.republish_all(a)  # what a re-key calls
+    a.sync_now()
+    assert len(manifest_ids(server.pushed[-1])) == shards + 1
