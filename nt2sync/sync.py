@@ -58,6 +58,7 @@ def push(client: Client, summary: SyncSummary, progress: Progress) -> None:
         return
     progress.start("Pushing", total)
     rounds = 0
+    skipped: list[tuple[str, int]] = []  # accepted writes the watermark moved past
     try:
         while True:
             rounds += 1
@@ -67,6 +68,7 @@ def push(client: Client, summary: SyncSummary, progress: Progress) -> None:
             if pending is None:
                 rows = vault.dirty_items(PUSH_BATCH)
                 if not rows:
+                    manifests.spot_check(client, skipped)  # a few, for the whole push
                     return
                 items = [_wire_item(r) for r in rows]
                 batch_id = "b-" + uuid.uuid4().hex
@@ -80,7 +82,7 @@ def push(client: Client, summary: SyncSummary, progress: Progress) -> None:
                     vault.drop_pending_batch(batch_id)
                     continue
                 raise
-            _apply_push(client, batch_id, items, response, summary)
+            skipped += _apply_push(client, batch_id, items, response, summary)
             progress.advance(len(items))
     finally:
         progress.stop()
@@ -99,7 +101,8 @@ def _apply_push(
     items: list[dict[str, Any]],
     response: dict[str, Any],
     summary: SyncSummary,
-) -> None:
+) -> list[tuple[str, int]]:
+    """Apply one batch's results; returns the accepted writes the watermark moved past."""
     vault = client.vault
     results = response.get("results")
     if not isinstance(results, list) or len(results) != len(items):
@@ -182,8 +185,7 @@ def _apply_push(
         if skip_to is not None:
             vault.set_meta(watermark=skip_to)
         vault.drop_pending_batch(batch_id)
-    if skip_to is not None:
-        manifests.spot_check(client, [(i, v) for i, v, *_ in accepted])
+    return [(i, v) for i, v, *_ in accepted] if skip_to is not None else []
 
 
 # -- pull ----------------------------------------------------------------------------------
