@@ -17,6 +17,7 @@ from chalicelib.shared import crypto, merge
 from chalicelib.shared.encoding import b64url_decode, b64url_encode, hex_decode
 from nt2sync.errors import ClientError, TamperedItem, WrongPassword
 from nt2sync.items import decrypt_row, write_local
+from nt2sync.manifests import is_reserved
 from nt2sync.unlock import Keys, new_replica_id, now_ms
 from nt2sync.vault import Vault
 
@@ -188,6 +189,8 @@ def _merge_backup(
     changed = 0
     with vault.transaction():
         for entry in payload.get("items", []):
+            if is_reserved(str(entry.get("id"))):
+                continue  # a manifest is never a user item (a crafted backup): not imported
             try:
                 theirs = crypto.decrypt_item(
                     data_key, salt, entry["id"], entry["ciphertext"], epoch=epoch

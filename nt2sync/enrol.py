@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from chalicelib.shared import crypto
 from chalicelib.shared.codes import ErrorCode
 from chalicelib.shared.encoding import EncodingError, hex_decode
-from nt2sync import auth
+from nt2sync import auth, manifests
 from nt2sync.api import Api, normalize_server
 from nt2sync.attachments import reconcile_attachments
 from nt2sync.errors import (
@@ -70,6 +70,7 @@ def enable(
         )
     if meta.server_url and meta.server_url != server:
         client.vault.reset_for_new_server()
+        manifests.reset(client)  # the old server's manifests attest nothing here
     client.vault.set_meta(
         server_url=server,
         device_name=name,
@@ -126,7 +127,10 @@ def status(client: Client, *, offline: bool) -> dict[str, Any]:
                 "The server has no vault for this key: the master password was probably "
                 "changed on another device; run `nt2sync password adopt` with the new one."
             )
-        out["counts"]["remote"] = (remote.get("counts") or {}).get("items")
+        items = (remote.get("counts") or {}).get("items")
+        if isinstance(items, int):  # the server counts manifests too: a person counts items
+            items = max(0, items - manifests.known_items(client))
+        out["counts"]["remote"] = items
         out["remoteWatermark"] = remote.get("watermark")
         out["devices"] = remote.get("devices")
         out["premium"] = remote.get("premium")

@@ -3,13 +3,17 @@
 Two devices that hold the same items at the same revisions with the same ciphertexts print
 the same code; a server that shows them different states (a fork, a withheld or replaced
 item) makes the codes differ. The code covers live items only: tombstones are purged after
-the retention, so a device that joined later rightly holds fewer.
+the retention, so a device that joined later rightly holds fewer. Manifests are not in it
+(each device's differs by design); `unverified` counts the items that some device's
+manifest attests at a later state than this device holds.
 """
 
 from __future__ import annotations
 
 import hashlib
 from typing import TYPE_CHECKING, Any
+
+from nt2sync import manifests
 
 if TYPE_CHECKING:
     from nt2sync.engine import Client
@@ -19,7 +23,7 @@ CODE_CHARS = 16  # 80 bits, in four groups of four
 
 
 def fingerprint(client: Client) -> dict[str, Any]:
-    """{fingerprint, items, watermark, pending} of the local vault."""
+    """{fingerprint, items, watermark, pending, unverified} of the local vault."""
     digest = hashlib.sha256(b"nt2-sync/v1/fingerprint\n")
     rows = sorted(client.vault.items(), key=lambda r: r.id)
     for row in rows:
@@ -34,4 +38,6 @@ def fingerprint(client: Client) -> dict[str, Any]:
         "items": len(rows),
         "watermark": client.meta.watermark,
         "pending": client.vault.count_dirty(),
+        # items some device's manifest attests at a later state than this device holds
+        "unverified": manifests.unverified(client),
     }

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from chalicelib.shared import crypto, merge
 from nt2sync import keyring
 from nt2sync.errors import ClientError
+from nt2sync.manifests import is_reserved
 from nt2sync.vault import ItemRow
 
 if TYPE_CHECKING:
@@ -40,6 +41,8 @@ def write_local(
     client: Client, item_id: str, plaintext: dict[str, Any], previous: ItemRow | None
 ) -> None:
     """Store a local edit: new revision, dirty, same server version."""
+    if is_reserved(item_id):  # the client's own manifests are never user items
+        raise ClientError(f"{item_id} is a reserved item id (nt2sync's own); choose another.")
     floor = previous.rev_floor if previous else 0
     revision = max(previous.revision if previous else 0, floor) + 1
     plaintext = {**plaintext, "revision": revision}
@@ -94,7 +97,7 @@ def add_items_bulk(client: Client, entries: list[dict[str, str]]) -> list[str]:
 
 def live_row(client: Client, item_id: str) -> ItemRow:
     """The stored row of an item that is not deleted."""
-    row = client.vault.get_item(item_id)
+    row = None if is_reserved(item_id) else client.vault.get_item(item_id)
     if row is None or row.deleted:
         raise ClientError(f"No item with id {item_id}.")
     return row

@@ -6,6 +6,7 @@ written, and each page or batch result is applied in one local transaction.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from chalicelib.shared import crypto, merge
 from chalicelib.shared.codes import ErrorCode
-from nt2sync import keyring, session
+from nt2sync import keyring, manifests, session
 from nt2sync.api import Api
 from nt2sync.attachments import upload_attachments
 from nt2sync.auth import SYNC_OFF
@@ -41,6 +42,7 @@ def sync_now(client: Client, progress: Progress | None = None) -> SyncSummary:
     pull(client, summary, progress)
     if client.vault.count_dirty():
         push(client, summary, progress)
+    manifests.publish(client)  # only when this sync gave it something new to attest
     summary.attachments_uploaded = upload_attachments(client, progress)
     client.vault.set_meta(last_sync_at=client.clock())
     summary.notices = client.notices
@@ -56,6 +58,7 @@ def push(client: Client, summary: SyncSummary, progress: Progress) -> None:
         return
     progress.start("Pushing", total)
     rounds = 0
+    skipped: list[tuple[str, int]] = []  # accepted writes the watermark moved past
     try:
         while True:
             rounds += 1
@@ -65,6 +68,7 @@ def push(client: Client, summary: SyncSummary, progress: Progress) -> None:
             if pending is None:
                 rows = vault.dirty_items(PUSH_BATCH)
                 if not rows:
+                    manifests.spot_check(client, skipped)  # a few, for the whole push
                     return
                 items = [_wire_item(r) for r in rows]
                 batch_id = "b-" + uuid.uuid4().hex
@@ -78,7 +82,7 @@ def push(client: Client, summary: SyncSummary, progress: Progress) -> None:
                     vault.drop_pending_batch(batch_id)
                     continue
                 raise
-            _apply_push(client, batch_id, items, response, summary)
+            skipped += _apply_push(client, batch_id, items, response, summary)
             progress.advance(len(items))
     finally:
         progress.stop()
@@ -97,14 +101,17 @@ def _apply_push(
     items: list[dict[str, Any]],
     response: dict[str, Any],
     summary: SyncSummary,
-) -> None:
+) -> list[tuple[str, int]]:
+    """Apply one batch's results; returns the accepted writes the watermark moved past."""
     vault = client.vault
     results = response.get("results")
     if not isinstance(results, list) or len(results) != len(items):
         raise ClientError("The server answered a push with the wrong number of results.")
     # When the new head is the old watermark plus exactly our accepted writes, every
     # version in between is ours: there is nothing to pull there (a first `sync enable`
-    # does not download what it just uploaded).
+    # does not download what it just uploaded); a few of them are asked for instead, to
+    # catch a server that answers "accepted" and drops (manifests.spot_check). Otherwise
+    # the next pull must bring them back (manifests.end_pull).
     mark = client.meta.watermark
     ours = sorted(
         int(r["version"])
@@ -121,14 +128,23 @@ def _apply_push(
     )
     before = vault.get_items([sent["id"] for sent in items])
     checked: list[dict[str, Any] | None] = []
-    for sent, result in zip(items, results, strict=True):
-        current = result.get("current") if result.get("status") == "conflict" else None
+    currents = [r.get("current") if r.get("status") == "conflict" else None for r in results]
+    best = manifests.attested(client, [c["id"] for c in currents if isinstance(c, dict)])
+    for sent, current in zip(items, currents, strict=True):
         if current and current.get("deleted"):
             checked.append(_verify_deletion(client, current, before.get(sent["id"])))
         elif current and current.get("ciphertext") is not None:
             checked.append(_verify_remote(client, current, before.get(sent["id"])))
         else:
             checked.append(None)
+        opened = checked[-1]
+        claim = best.get(sent["id"])
+        refusal = (
+            manifests.stale(current, opened["revision"], claim) if current and opened else None
+        )
+        if refusal:
+            raise RollbackRefused(f"{refusal} Nothing was changed locally.")
+    accepted: list[tuple[str, int, ItemRow | None, str]] = []
     with vault.transaction():
         # read again under the write lock: another process may have edited since
         rows = vault.get_items([sent["id"] for sent in items])
@@ -147,6 +163,14 @@ def _apply_push(
                 if unchanged:
                     local.dirty = False
                     local.rev_floor = local.revision + (1 if local.deleted else 0)
+                accepted.append(
+                    (
+                        local.id,
+                        local.version,
+                        local if unchanged else None,
+                        sent.get("ciphertext") or "",
+                    )
+                )
             elif (current := result.get("current")) is None:
                 local.version = 0  # the server never had it: push again from 0
             elif not current.get("deleted") and current.get("ciphertext") is None:
@@ -159,9 +183,11 @@ def _apply_push(
             if stored is not None:
                 rows[stored.id] = staged[stored.id] = stored
         vault.put_items(list(staged.values()))
+        manifests.note_accepted(client, accepted, echo=skip_to is None)
         if skip_to is not None:
             vault.set_meta(watermark=skip_to)
         vault.drop_pending_batch(batch_id)
+    return [(i, v) for i, v, *_ in accepted] if skip_to is not None else []
 
 
 # -- pull ----------------------------------------------------------------------------------
@@ -176,6 +202,7 @@ def pull(client: Client, summary: SyncSummary, progress: Progress) -> None:
     and a refused page still changes nothing. A wrong guess costs the server one read.
     """
     since = client.meta.watermark
+    check = manifests.begin_pull(client)
     resynced = False
     ahead: dict[int, Future[dict[str, Any]]] = {}  # by `since`
     fetcher = ThreadPoolExecutor(max_workers=PULL_AHEAD, thread_name_prefix="nt2sync-pull")
@@ -208,6 +235,7 @@ def pull(client: Client, summary: SyncSummary, progress: Progress) -> None:
             progress.advance(len(items))
             since = watermark
             if not more:
+                manifests.end_pull(client, check, watermark)
                 return
     finally:
         fetcher.shutdown(cancel_futures=True)  # waits for requests in flight: none outlives pull
@@ -226,35 +254,56 @@ def _fetch_page(client: Client, since: int, ahead: Future[dict[str, Any]] | None
 
 
 def _apply_page(
-    client: Client, items: list[dict[str, Any]], watermark: int, summary: SyncSummary
+    client: Client, page: list[dict[str, Any]], watermark: int, summary: SyncSummary
 ) -> None:
-    """Verify every item of a page, then store them all and its watermark in one transaction."""
+    """Verify every item of a page, then store them all and its watermark in one transaction.
+
+    Manifest items (reserved ids) are checked first and never become items; an item served
+    below what a manifest attests is refused on its own (named, nothing stored from it).
+    """
     vault = client.vault
+    check = manifests.current(client)
+    incoming = manifests.take_page(
+        client, check, [r for r in page if manifests.is_reserved(r["id"])]
+    )
+    items = [r for r in page if not manifests.is_reserved(r["id"])]
     ids = [remote["id"] for remote in items]
     before = vault.get_items(ids)
+    best = manifests.attested(client, ids, incoming)
     checked: list[dict[str, Any] | None] = []
     for remote in items:  # every check before any write: a bad page changes nothing
         local = before.get(remote["id"])
         held = local is not None and int(remote["version"]) <= local.version
         if held:  # never applied, so not decrypted
             checked.append(None)
-        elif remote.get("deleted"):
+            continue
+        if remote.get("deleted"):
             checked.append(_verify_deletion(client, remote, local))
         else:
             checked.append(_verify_remote(client, remote, local))
+        opened = checked[-1]
+        refusal = opened and manifests.stale(remote, opened["revision"], best.get(remote["id"]))
+        if refusal:
+            check.refused[remote["id"]] = refusal
+            checked[-1] = None
     with vault.transaction():
         rows = vault.get_items(ids)  # again under the write lock, as pushes do
         staged: dict[str, ItemRow] = {}
         for remote, plaintext in zip(items, checked, strict=True):
-            if plaintext is None:  # held already, or sealed under a retired key: not applied
-                continue
-            stored, conflicts = _apply_remote(client, remote, plaintext, rows.get(remote["id"]))
+            local = rows.get(remote["id"])
+            if plaintext is None:
+                continue  # held, refused, or sealed under a retired key
+            check.before.setdefault(remote["id"], dataclasses.replace(local) if local else None)
+            stored, conflicts = _apply_remote(client, remote, plaintext, local)
             summary.conflicts += conflicts
+            summary.pulled += 1
             if stored is not None:
                 rows[stored.id] = staged[stored.id] = stored
         vault.put_items(list(staged.values()))
+        manifests.store_page(client, check, incoming, page)
+        if staged:
+            manifests.view_advanced(client)
         vault.set_meta(watermark=watermark)
-    summary.pulled += len(items)
 
 
 # -- merging one server item -----------------------------------------------------------------

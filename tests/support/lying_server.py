@@ -41,6 +41,7 @@ class LyingServer(httpx.BaseTransport):
         self.requests: list[Seen] = []
         # Every ciphertext the app accepted for an item, oldest first (what a replay serves).
         self.revisions: dict[str, list[str]] = {}
+        self.pushed: list[list[str]] = []  # the ids of every push the app answered, in order
         self._lies: list[Lie] = []
         self._answers: list[tuple[str, ApiError]] = []
 
@@ -122,6 +123,42 @@ class LyingServer(httpx.BaseTransport):
 
         self._lies.append(lambda at, body: forged(body) if at == "/api/sync/pull" else body)
 
+    def hide(self, match: Callable[[str], bool]) -> None:
+        """Items whose id matches are left out of every pull page and push conflict (a server
+        that withholds them, or forks this device's view from another's)."""
+
+        def hidden(at: str, body: Any) -> Any:
+            if at == "/api/sync/pull" and isinstance(body, dict) and "items" in body:
+                return {**body, "items": [i for i in body["items"] if not match(i["id"])]}
+            return body
+
+        self._lies.append(hidden)
+
+    def drop_after_accepting(self, item_id: str) -> None:
+        """Pushes of this item are answered "accepted" (the app stores them), and the item
+        is never served again: to the pusher it is a write the server dropped."""
+        self.hide(lambda at: at == item_id)
+
+    def serve_deleted_live(self, item_id: str, index: int) -> None:
+        """This item's tombstone is served as the live item it was (an older ciphertext)."""
+
+        def undeleted(body: Any) -> Any:
+            if not isinstance(body, dict) or "items" not in body:
+                return body
+            items = [
+                {**i, "deleted": False, "ciphertext": self.revisions[item_id][index]}
+                if i["id"] == item_id and i.get("deleted")
+                else i
+                for i in body["items"]
+            ]
+            return {**body, "items": items}
+
+        self._lies.append(lambda at, body: undeleted(body) if at == "/api/sync/pull" else body)
+
+    def stop_lying(self) -> None:
+        """Honest again from the next request (the hooks so far are dropped)."""
+        self._lies.clear()
+
     def answer_once(self, path: str, code: ErrorCode, *, retry_after: int | None = None) -> None:
         """The next request under `path` is answered with this error; the app never sees it."""
         headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
@@ -157,6 +194,7 @@ class LyingServer(httpx.BaseTransport):
 
     def _remember(self, pushed: dict[str, Any], answer: dict[str, Any]) -> None:
         sent = {item["id"]: item for item in pushed["items"]}
+        self.pushed.append(list(sent))
         for result in answer["results"]:
             item = sent[result["id"]]
             if result["status"] == "accepted" and item.get("ciphertext"):

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from nt2sync import errors, sync
+from nt2sync import errors, manifests, sync
 from nt2sync.engine import Client
 
 
@@ -28,7 +28,8 @@ def five_items(make_client, server) -> Client:
 def test_next_page_is_requested_before_this_one_is_stored(
     make_client, join_client, server, monkeypatch
 ):
-    # GIVEN a vault of three pages
+    # GIVEN a vault of three pages (no manifests: this test counts pages)
+    monkeypatch.setattr(manifests, "publish", lambda client: 0)
     a = five_items(make_client, server)
     monkeypatch.setattr(sync, "PULL_LIMIT", 2)
     applied = sync._apply_page
@@ -83,7 +84,9 @@ def test_a_refused_page_stores_nothing_of_it_nor_of_the_page_fetched_ahead(
 def test_a_wrong_guess_at_the_page_after_next_is_dropped(
     make_client, join_client, server, monkeypatch
 ):
-    # GIVEN versions 1-2 are two items (a dense first page), version 3 was superseded
+    # GIVEN versions 1-2 are two items (a dense first page), version 3 was superseded (no
+    # manifests: this test counts versions)
+    monkeypatch.setattr(manifests, "publish", lambda client: 0)
     a = make_client("a")
     a.enable(server.audience, device_name="a")
     b = join_client("b", a.meta.key_did)
