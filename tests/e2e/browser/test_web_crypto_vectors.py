@@ -1,3 +1,4 @@
+# ruff: noqa: E501 - the JavaScript evaluated in the page is kept as the page runs it
 """Every vector of docs/CRYPTO.md (and PROTOCOL §2–§4) computed by the web engine in the real
 Chromium, on the app's own origin under its CSP, and the refusals of tampered data."""
 
