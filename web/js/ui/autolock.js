@@ -1,6 +1,7 @@
-// Lock after a period without input. The minutes are a per-browser preference (default 5);
-// the facade is told the same period (setAutoLock) and does the locking itself: the timer
-// here only reports activity-free time, so both agree on when the vault closes.
+// Lock after a period without input. The minutes are a per-browser preference (default 5)
+// given to the facade (setAutoLock). The facade's own timer also restarts on every facade
+// call, background pulls included, so a vault busy with live changes would never lock: the
+// timer here counts a person's input only and locks at the latest when it runs out.
 import * as nt2 from "../nt2.js";
 
 const KEY = "nt2.autoLockMinutes";
@@ -9,7 +10,7 @@ export const CHOICES = [1, 5, 15, 30, 60];
 const ACTIVITY = ["pointerdown", "keydown", "wheel", "touchstart"];
 let timer = null;
 let armed = false;
-let reason = null;
+let byHand = false;
 
 /** The chosen minutes (a choice from CHOICES). */
 export function minutes() {
@@ -25,11 +26,20 @@ export function setMinutes(value) {
   restart();
 }
 
-/** Why the vault was locked, if it was the inactivity timer (read once). */
-export function consumeReason() {
-  const r = reason;
-  reason = null;
-  return r;
+/** Lock now, on the person's request. */
+export function lockNow() {
+  byHand = true;
+  nt2.lock();
+}
+
+/** Why the vault just locked, in one sentence. */
+export function reason() {
+  const m = minutes();
+  const text = byHand ? "Vault locked." : `Vault locked after ${m} minute${m === 1 ? "" : "s"} without activity.`;
+  byHand = false;
+  armed = false;
+  restart();
+  return text;
 }
 
 /** Count down while the vault is open. */
@@ -55,11 +65,8 @@ function restart() {
   if (timer) clearTimeout(timer);
   timer = null;
   if (!armed) return;
-  const m = minutes();
   timer = setTimeout(() => {
     timer = null;
-    armed = false;
-    reason = `Vault locked after ${m} minute${m === 1 ? "" : "s"} without activity.`;
     nt2.lock();
-  }, m * 60_000);
+  }, minutes() * 60_000);
 }

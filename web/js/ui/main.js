@@ -53,14 +53,12 @@ function safely(fn) {
   }
 }
 
-lockButton.addEventListener("click", () => {
-  nt2.lock();
-});
+lockButton.addEventListener("click", () => autolock.lockNow());
 
 nt2.onLock(() => {
   liveWanted = false;
   badge.hidden = true;
-  router.flash(autolock.consumeReason() || "Vault locked.");
+  router.flash(autolock.reason());
   router.navigate("/unlock");
 });
 
