@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_WORKERS ?= 2
 
-.PHONY: serve test check bench package clean
+.PHONY: serve test check bench package clean web
 
 $(STAMP): pyproject.toml requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ bench: $(STAMP)
 
 package: $(STAMP)
 	$(PY) -m infra.package
+
+# Rebuild the committed web/vendor/ bundles from npm (needs node; serve and test do not).
+web:
+	cd web && npm ci --no-audit --no-fund && node build-vendor.mjs
 
 clean:
 	rm -rf $(VENV) build

@@ -263,3 +263,147 @@ def test_the_deployment_zip_carries_unchecked_bytecode_for_every_module(sam: Pat
             assert data[:4] == importlib.util.MAGIC_NUMBER
             assert int.from_bytes(data[4:8], "little") == 1
             assert data[8:16] == importlib.util.source_hash(z.read(source))
+
+
+# The web client's hosting (WebClient=enabled): a private bucket read by CloudFront only.
+WEB_RESOURCES = (
+    "WebBucket",
+    "WebBucketPolicy",
+    "WebOriginAccessControl",
+    "WebResponseHeaders",
+    "WebRoutes",
+    "WebDistribution",
+)
+
+
+def _resolve(node: Any, env: dict[str, str]) -> Any:
+    """The value of the few intrinsic functions the web client's headers use."""
+    if isinstance(node, dict) and len(node) == 1:
+        ((fn, arg),) = node.items()
+        if fn == "Ref":
+            return env[arg]
+        if fn == "Fn::Join":
+            return arg[0].join(str(_resolve(part, env)) for part in arg[1])
+        if fn == "Fn::Split":
+            return str(_resolve(arg[1], env)).split(arg[0])
+        if fn == "Fn::Select":
+            return _resolve(arg[1], env)[arg[0]]
+    return node
+
+
+def test_web_client_hosting_exists_only_when_enabled(stack: dict[str, Any]) -> None:
+    # GIVEN the packaged stack THEN the web client is off unless asked for
+    param = stack["Parameters"]["WebClient"]
+    assert param["Default"] == "disabled" and set(param["AllowedValues"]) == {"enabled", "disabled"}
+    assert stack["Conditions"]["HasWebClient"] == {"Fn::Equals": [{"Ref": "WebClient"}, "enabled"]}
+    res = stack["Resources"]
+    # AND every resource and output of it hangs on that condition
+    for name in WEB_RESOURCES:
+        assert res[name]["Condition"] == "HasWebClient", name
+    web_outputs = [k for k in stack["Outputs"] if k.startswith("WebClient") or k.startswith("WebB")]
+    assert {"WebClientUrl", "WebBucketName", "WebClientConfig"} <= set(web_outputs)
+    for name in web_outputs:
+        assert stack["Outputs"][name]["Condition"] == "HasWebClient", name
+    # AND a custom domain needs its certificate (else CloudFront's own domain is used)
+    (rule,) = stack["Rules"]["WebDomainNeedsCertificate"]["Assertions"]
+    assert "WebCertificateArn" in json.dumps(rule["Assert"])
+
+
+def test_web_bucket_is_private_and_readable_by_this_distribution_only(
+    stack: dict[str, Any],
+) -> None:
+    res = stack["Resources"]
+    props = res["WebBucket"]["Properties"]
+    assert set(props["PublicAccessBlockConfiguration"].values()) == {True}
+    assert len(props["PublicAccessBlockConfiguration"]) == 4
+    assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert props["OwnershipControls"]["Rules"] == [{"ObjectOwnership": "BucketOwnerEnforced"}]
+    assert "WebsiteConfiguration" not in props  # never an S3 website endpoint (public)
+    # THEN the bucket policy allows one thing: CloudFront's GetObject, for this distribution
+    policy = res["WebBucketPolicy"]["Properties"]
+    assert policy["Bucket"] == {"Ref": "WebBucket"}
+    allows = [s for s in policy["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"]
+    denies = [s for s in policy["PolicyDocument"]["Statement"] if s["Effect"] == "Deny"]
+    assert allows == [
+        {
+            "Sid": "CloudFrontReadsThroughOac",
+            "Effect": "Allow",
+            "Principal": {"Service": "cloudfront.amazonaws.com"},
+            "Action": "s3:GetObject",
+            "Resource": {"Fn::Sub": "${WebBucket.Arn}/*"},
+            "Condition": {
+                "StringEquals": {
+                    "AWS:SourceArn": {
+                        "Fn::Sub": "arn:${AWS::Partition}:cloudfront::${AWS::AccountId}:"
+                        "distribution/${WebDistribution}"
+                    }
+                }
+            },
+        }
+    ]
+    assert [d["Condition"] for d in denies] == [{"Bool": {"aws:SecureTransport": "false"}}]
+    # AND CloudFront signs its reads with an origin access control (no legacy OAI)
+    oac = res["WebOriginAccessControl"]["Properties"]["OriginAccessControlConfig"]
+    assert (oac["OriginAccessControlOriginType"], oac["SigningBehavior"]) == ("s3", "always")
+    assert oac["SigningProtocol"] == "sigv4"
+    config = res["WebDistribution"]["Properties"]["DistributionConfig"]
+    (origin,) = config["Origins"]
+    assert origin["OriginAccessControlId"] == {"Fn::GetAtt": ["WebOriginAccessControl", "Id"]}
+    assert origin["S3OriginConfig"] == {"OriginAccessIdentity": ""}
+    assert origin["DomainName"] == {"Fn::GetAtt": ["WebBucket", "RegionalDomainName"]}
+    behaviour = config["DefaultCacheBehavior"]
+    assert behaviour["ViewerProtocolPolicy"] == "redirect-to-https"
+    assert behaviour["AllowedMethods"] == ["GET", "HEAD"]
+    assert behaviour["ResponseHeadersPolicyId"] == {"Ref": "WebResponseHeaders"}
+    # AND no Lambda role reaches the web bucket (CloudFront reads it, the operator writes it)
+    for name, role in of_type(stack, "AWS::IAM::Role").items():
+        assert "WebBucket" not in json.dumps(role["Properties"]), name
+
+
+def test_web_client_headers_are_the_policy_make_serve_uses(stack: dict[str, Any]) -> None:
+    from devserver.web_origin import content_security_policy, security_headers
+
+    # GIVEN a stack whose API lives at a path and whose WebSocket API has an id
+    env = {
+        "PublicApiUrl": "https://sync.example:8443/base",
+        "WebsocketAPI": "abc123",
+        "AWS::Region": "eu-west-1",
+        "AWS::URLSuffix": "amazonaws.com",
+    }
+    config = stack["Resources"]["WebResponseHeaders"]["Properties"]["ResponseHeadersPolicyConfig"]
+    security = config["SecurityHeadersConfig"]
+    csp = _resolve(security["ContentSecurityPolicy"]["ContentSecurityPolicy"], env)
+    # THEN CloudFront sends exactly the CSP the local web origin sends for the same API and
+    # live endpoint: connections to the API's and the WebSocket API's origins only
+    live = "wss://abc123.execute-api.eu-west-1.amazonaws.com/prod"
+    assert csp == content_security_policy(env["PublicApiUrl"], live)
+    assert "connect-src 'self' https://sync.example:8443 wss://abc123." in csp
+    assert security["ContentSecurityPolicy"]["Override"] is True
+    # AND the other headers match too
+    local = security_headers(env["PublicApiUrl"], live)
+    assert security["ReferrerPolicy"]["ReferrerPolicy"] == local["Referrer-Policy"]
+    assert security["ContentTypeOptions"] == {"Override": True}  # nosniff
+    custom = {h["Header"]: h["Value"] for h in config["CustomHeadersConfig"]["Items"]}
+    for name in ("Cross-Origin-Opener-Policy", "Permissions-Policy"):
+        assert custom[name] == local[name], name
+    assert security["FrameOptions"]["FrameOption"] == "DENY"
+    assert security["StrictTransportSecurity"]["AccessControlMaxAgeSec"] >= 31536000
+
+
+def test_web_routes_answer_index_html_like_the_local_origin(stack: dict[str, Any]) -> None:
+    from devserver.web_origin import APP_ROUTES
+
+    res = stack["Resources"]
+    code = res["WebRoutes"]["Properties"]["FunctionCode"]
+    # GIVEN the viewer-request function THEN each of the app's History API routes (the
+    # same list make serve answers with index.html) is rewritten to index.html
+    assert "request.uri = '/index.html'" in code
+    for prefix in APP_ROUTES:
+        assert f"uri.indexOf('{prefix}') === 0" in code, prefix
+    assert code.count("uri.indexOf(") == len(APP_ROUTES)
+    behaviour = res["WebDistribution"]["Properties"]["DistributionConfig"]["DefaultCacheBehavior"]
+    (association,) = behaviour["FunctionAssociations"]
+    assert association["EventType"] == "viewer-request"
+    assert association["FunctionARN"] == {
+        "Fn::GetAtt": ["WebRoutes", "FunctionMetadata.FunctionARN"]
+    }
