@@ -6,6 +6,7 @@ import * as merge from "./merge.js";
 import { Nt2Error } from "./errors.js";
 import { canonicalJson, fromUtf8, hex, pythonJson, utf8 } from "./bytes.js";
 import { qrcode } from "../../vendor/qrcode-generator.js";
+import { isReserved } from "./reserved.js";
 import * as vault from "./vault.js";
 
 const BACKUP_VERSION = 2;
@@ -22,7 +23,7 @@ export async function payloadName(doc) {
 // references only); the same order as the CLI's (edit time, then id).
 export async function exportBackup() {
   const v = vault.requireUnlocked();
-  const rows = [...v.rows.values()].filter((r) => !r.deleted);
+  const rows = [...v.rows.values()].filter((r) => !r.deleted && !isReserved(r.id));
   rows.sort((a, b) => a.updatedAt - b.updatedAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   const items = rows.map((r) => ({ id: r.id, ciphertext: r.ciphertext, revision: r.revision }));
   const payload = utf8(pythonJson({ items, attachments: [] }));
@@ -67,6 +68,7 @@ export function importBackup(bytes, { restoreDeleted = false } = {}) {
     let kept = 0;
     for (const entry of entries) {
       if (!entry || typeof entry.id !== "string") throw new Nt2Error("backup_altered", "An item in the backup is damaged; nothing was imported.");
+      if (isReserved(entry.id)) continue; // manifests are never restored from a backup
       let theirs;
       try {
         theirs = c.decryptItem(v.keys, entry.id, entry.ciphertext);

@@ -7,6 +7,7 @@ import { Nt2Error } from "./errors.js";
 import { hex, randomBytes } from "./bytes.js";
 import { checkPullPage } from "./pages.js";
 import { call, ensureSession } from "./session.js";
+import { isReserved } from "./reserved.js";
 import { V, emitChange, localEdit, newItemId, now, persist, plaintextOf, requireUnlocked } from "./vault.js";
 
 export const PUSH_BATCH = 500;
@@ -38,7 +39,7 @@ export async function syncNow(onProgress = null) {
 export function dirtyRows(limit) {
   const out = [];
   for (const row of V.rows.values()) {
-    if (row.dirty) {
+    if (row.dirty && !isReserved(row.id)) {
       out.push(row);
       if (out.length >= limit) break;
     }
@@ -55,7 +56,7 @@ function wireItem(row) {
 // -- push ------------------------------------------------------------------------------------
 export async function push(summary, onProgress) {
   let total = 0;
-  for (const row of V.rows.values()) if (row.dirty) total++;
+  for (const row of V.rows.values()) if (row.dirty && !isReserved(row.id)) total++;
   if (total === 0 && !V.st.pendingBatch) return;
   let done = 0;
   report(onProgress, "push", 0, total);
@@ -202,6 +203,7 @@ async function applyPage(items, watermark, summary) {
     // every check before any write: a bad page changes nothing
     const local = V.rows.get(remote.id) ?? null;
     if (local && remote.version <= local.version) checked.push(null);
+    else if (isReserved(remote.id)) checked.push(RESERVED);
     else if (remote.deleted) checked.push(verifyDeletion(remote, local));
     else checked.push(verifyRemote(remote, local));
   }
@@ -211,6 +213,10 @@ async function applyPage(items, watermark, summary) {
     const remote = items[i];
     const local = staged.get(remote.id) ?? V.rows.get(remote.id) ?? null;
     if (checked[i] === null) continue;
+    if (checked[i] === RESERVED) {
+      staged.set(remote.id, reservedRow(remote));
+      continue;
+    }
     const { stored, copy, conflict } = await applyRemote(remote, checked[i], local);
     summary.conflicts += conflict;
     if (stored) staged.set(stored.id, stored);
@@ -220,6 +226,14 @@ async function applyPage(items, watermark, summary) {
   await persist({ rows: [...staged.values(), ...copies] });
   summary.pulled += items.length;
   return [...staged.keys(), ...copies.map((r) => r.id)];
+}
+
+// Another device's manifest (h-manifests: sealed with its own associated data, verified by
+// the CLI): kept as the server sent it, so nothing of it is lost, never shown or pushed.
+const RESERVED = Symbol("reserved");
+
+function reservedRow(remote) {
+  return { id: remote.id, version: remote.version, dirty: false, deleted: Boolean(remote.deleted), ciphertext: remote.ciphertext ?? null, revision: 0, revFloor: 0, updatedAt: 0 };
 }
 
 // -- one server item -------------------------------------------------------------------------
