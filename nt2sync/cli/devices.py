@@ -26,7 +26,7 @@ def devices_rename(replica: str, name: str, as_json: JsonOpt = False) -> None:
 
 @app.command("revoke")
 def devices_revoke(replica: str, as_json: JsonOpt = False) -> None:
-    """Revoke a device (then `password change` cuts it off fully)."""
+    """Revoke a device (then `password change --rekey` cuts it off fully)."""
     with unlocked() as client:
         device = client.revoke_device(replica)
     if as_json:
@@ -34,5 +34,7 @@ def devices_revoke(replica: str, as_json: JsonOpt = False) -> None:
     else:
         render.say(
             f"Revoked {replica}. If that device knows the master password, run "
-            "`nt2sync password change` to cut it off fully."
+            "`nt2sync password change --rekey` to cut it off fully: a new password and a new "
+            "data key, so neither the old password nor anything copied from that device opens "
+            "what is written from then on."
         )
