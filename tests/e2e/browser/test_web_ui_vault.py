@@ -7,12 +7,14 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.browser.web_ui import PASSWORD, add_item, create_vault, heading, open_app, shot
+from tests.e2e.browser.web_ui import PASSWORD, add_item, create_vault, heading, open_app, said, shot
 
 pytestmark = pytest.mark.e2e
 
 
-def test_create_add_edit_delete_lock_and_unlock(page: Any, web_server: Any, page_errors: list) -> None:
+def test_create_add_edit_delete_lock_and_unlock(
+    page: Any, web_server: Any, page_errors: list
+) -> None:
     # GIVEN a fresh browser: the app offers to create a vault
     open_app(page, web_server)
     heading(page, "Create a vault")
@@ -21,9 +23,7 @@ def test_create_add_edit_delete_lock_and_unlock(page: Any, web_server: Any, page
     page.get_by_label("Master password", exact=True).fill(PASSWORD)
     page.get_by_label("Confirm master password").fill(PASSWORD + "!")
     page.get_by_role("button", name="Create vault").click()
-    expect(page.get_by_role("status")).to_have_text(
-        "The two passwords differ: type the same master password twice."
-    )
+    said(page, "The two passwords differ: type the same master password twice.")
     # WHEN they match THEN the (empty) vault opens
     page.get_by_label("Confirm master password").fill(PASSWORD)
     page.get_by_role("button", name="Create vault").click()
@@ -44,7 +44,7 @@ def test_create_add_edit_delete_lock_and_unlock(page: Any, web_server: Any, page
     expect(page.get_by_label("Title", exact=True)).to_be_focused()
     page.get_by_label("Username", exact=True).fill("octocat")
     page.get_by_role("button", name="Save changes").click()
-    expect(page.get_by_role("status")).to_have_text("Saved changes to “GitHub”.")
+    said(page, "Saved changes to “GitHub”.")
     expect(items.get_by_text("octocat · https://github.com")).to_be_visible()
     shot(page, "vault")
     # WHEN the other is deleted: a confirmation first, Cancel keeps it
@@ -66,7 +66,7 @@ def test_create_add_edit_delete_lock_and_unlock(page: Any, web_server: Any, page
     # WHEN the vault is locked THEN the unlock page replaces it
     page.get_by_role("button", name="Lock", exact=True).click()
     heading(page, "Unlock your vault")
-    expect(page.get_by_role("status")).to_have_text("Vault locked.")
+    said(page, "Vault locked.")
     expect(page.get_by_role("button", name="Lock", exact=True)).to_be_hidden()
     shot(page, "unlock")
     # AND a locked vault's pages send back to unlock, then on to where the person was going
@@ -77,9 +77,7 @@ def test_create_add_edit_delete_lock_and_unlock(page: Any, web_server: Any, page
     page.on("request", lambda r: requests.append(r.url))
     page.get_by_label("Master password").fill("not it")
     page.get_by_role("button", name="Unlock").click()
-    expect(page.get_by_role("status")).to_have_text(
-        "Wrong master password. Check it and try again; nothing was sent to any server."
-    )
+    said(page, "Wrong master password. Check it and try again; nothing was sent to any server.")
     assert not [u for u in requests if u.startswith(web_server.url)]
     # WHEN it is right THEN the page asked for opens, and the items survived (IndexedDB)
     page.get_by_label("Master password").fill(PASSWORD)
@@ -106,7 +104,7 @@ def test_auto_lock_after_inactivity_default_five_minutes_and_configurable(
     # WHEN 5 minutes pass without activity THEN it locks and says why
     page.clock.fast_forward("01:01")
     heading(page, "Unlock your vault")
-    expect(page.get_by_role("status")).to_have_text("Vault locked after 5 minutes without activity.")
+    said(page, "Vault locked after 5 minutes without activity.")
     # WHEN the period is set to 1 minute in Settings
     page.get_by_label("Master password").fill(PASSWORD)
     page.get_by_role("button", name="Unlock").click()
@@ -114,11 +112,9 @@ def test_auto_lock_after_inactivity_default_five_minutes_and_configurable(
     page.get_by_role("link", name="Settings", exact=True).click()
     heading(page, "Vault & sync")
     page.get_by_label("Lock the vault after").select_option("1")
-    expect(page.get_by_role("status")).to_have_text(
-        "The vault now locks after 1 minute without activity."
-    )
+    said(page, "The vault now locks after 1 minute without activity.")
     shot(page, "settings")
     page.clock.fast_forward("01:01")
     heading(page, "Unlock your vault")
-    expect(page.get_by_role("status")).to_have_text("Vault locked after 1 minute without activity.")
+    said(page, "Vault locked after 1 minute without activity.")
     assert page_errors == []

@@ -60,9 +60,14 @@ def go(page: Any, link: str, title: str) -> None:
 
 
 def enable_sync(page: Any, web_server: Any) -> None:
-    """Enable cloud sync from the Cloud sync page (server prefilled from /config.json)."""
-    page.goto(web_server.web_url() + "/settings/vault/sync")
-    heading(page, "Cloud sync")
+    """Enable cloud sync from the Cloud sync page (server prefilled from /config.json).
+
+    Navigation goes through the app's links: a reload would lock the vault (its keys live in
+    the page's memory only).
+    """
+    if not page.url.endswith("/settings/vault/sync"):
+        go(page, "Settings", "Vault & sync")
+        go(page, "Cloud sync", "Cloud sync")
     expect(page.get_by_label("Server URL")).to_have_value(web_server.url)
     page.get_by_role("button", name="Enable cloud sync").click()
     expect(page.get_by_text("Sync complete", exact=True)).to_be_visible(timeout=30_000)
@@ -90,3 +95,9 @@ def status_value(page: Any, term: str) -> Any:
     return page.locator("dl.status dt", has_text=re.compile(f"^{re.escape(term)}$")).locator(
         "xpath=following-sibling::dd[1]"
     )
+
+
+def said(page: Any, text: str, timeout: float = 5_000) -> None:
+    """A live status region (role=status) says exactly `text`."""
+    region = page.get_by_role("status").filter(has_text=text)
+    expect(region).to_have_text(text, timeout=timeout)

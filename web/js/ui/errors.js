@@ -6,7 +6,7 @@ import { Nt2Error } from "../nt2.js";
 const TITLES = {
   wrong_password: "Wrong master password",
   weak_kdf: "The vault's key derivation is too weak",
-  kit_altered: "This setup kit was altered",
+  kit_altered: "Wrong master password, or an altered kit",
   kit_invalid: "This is not a setup kit",
   server_lied: "The server's answer does not match your vault",
   vault_not_found: "No vault on that server for this Key DID",

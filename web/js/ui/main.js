@@ -62,15 +62,52 @@ nt2.onLock(() => {
   router.navigate("/unlock");
 });
 
-nt2.onChange(() => {
-  if (router.hooks.onChange) router.hooks.onChange();
+// "Sync on change": a local edit is pushed shortly after it is made (batched), so other
+// devices see it through their live connection without anyone pressing Sync now.
+let pushTimer = null;
+nt2.onChange((detail = {}) => {
+  if (router.hooks.onChange) router.hooks.onChange(detail);
+  if (detail.local) {
+    clearTimeout(pushTimer);
+    pushTimer = setTimeout(pushChanges, 400);
+  }
 });
 
-nt2.onLiveState((live) => {
+async function pushChanges() {
+  try {
+    const state = await nt2.state();
+    if (!state.unlocked || !state.syncEnabled) return;
+    await nt2.syncNow();
+    notice.hidden = true;
+  } catch (err) {
+    // offline or refused: the change stays pending and goes with the next sync
+    if (err && err.code !== "network") showNotice(err);
+  }
+}
+
+// detail.devices: another device was enrolled, renamed or revoked; detail.error: the
+// server ended live sync (this device revoked, or the password changed elsewhere).
+nt2.onLiveState((live, detail = {}) => {
   badge.textContent = `Live updates: ${liveText(live)}`;
   badge.className = `live-badge live live-${live}`;
-  if (router.hooks.onLiveState) router.hooks.onLiveState(live);
+  if (router.hooks.onLiveState) router.hooks.onLiveState(live, detail);
+  if (detail.devices && router.hooks.onDevices) router.hooks.onDevices();
+  if (detail.error) showNotice(detail.error);
 });
+
+const notice = document.getElementById("notice");
+function showNotice(err) {
+  const code = err && err.code;
+  notice.replaceChildren(document.createTextNode(err && err.message ? err.message : "Live sync stopped."));
+  if (code === "password_changed") {
+    const a = document.createElement("a");
+    a.href = "/settings/vault/password";
+    a.dataset.link = "";
+    a.textContent = "Adopt the new master password";
+    notice.append(" ", a);
+  }
+  notice.hidden = false;
+}
 
 autolock.install();
 router.start(document.getElementById("main"), chrome);
