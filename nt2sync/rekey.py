@@ -22,7 +22,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from chalicelib.shared import crypto
-from nt2sync import rotation, sync
+from nt2sync import manifests, rotation, sync
 from nt2sync.errors import ClientError
 from nt2sync.report import Progress, SyncSummary
 from nt2sync.reseal import reseal_for_rekey
@@ -86,6 +86,7 @@ def finish_rekey(client: Client, progress: Progress | None = None) -> SyncSummar
         return summary
     if client.meta.pending_rotation:
         rotation.finish_rotation(client)
+    manifests.republish_all(client)  # the old key's manifests stop opening on every device
     synced = False
     for _ in range(MAX_ROUNDS):
         changed = reseal_for_rekey(client)

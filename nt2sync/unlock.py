@@ -258,6 +258,9 @@ def _adopt_rekey(
             token=None,
             token_expires_at=None,
         )
+    from nt2sync.manifests import republish_all
+
+    republish_all(client)  # this device's manifests under the old key no longer open
     client.notices.append(
         "Now using the master password and the new vault key made on another device; what "
         "this device holds was re-sealed under it."

@@ -36,6 +36,7 @@ class LyingProxy:
         self.url = f"http://127.0.0.1:{port}"
         self.upstream = ""
         self.lie: Lie | None = None
+        self.lie_status: int | None = None  # with `lie`: the status the lie is answered with
         self.seen: list[Seen] = []
         self._http = httpx.Client(timeout=30)
         self._httpd: ThreadingHTTPServer | None = None
@@ -94,7 +95,10 @@ class LyingProxy:
                 parsed = None
             if parsed is not None:
                 content = json.dumps(lie(handler.command, path, parsed)).encode()
-        handler.send_response(answer.status_code)
+        status = answer.status_code
+        if lie is not None and self.lie_status is not None:
+            status = self.lie_status
+        handler.send_response(status)
         for name, value in answer.headers.items():
             if name.lower() not in HOP_BY_HOP | {"content-encoding"}:
                 handler.send_header(name, value)

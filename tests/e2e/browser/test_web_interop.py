@@ -61,7 +61,7 @@ def test_a_cli_vault_joined_in_the_browser_converges_both_ways(
         "async (kit) => nt2.joinFromKit(await nt2.parseKit(kit), 'pw-one')", kit_file.read_text()
     )
     # THEN it holds the CLI's items
-    assert summary["pulled"] == 2
+    assert summary["pulled"] >= 2  # the CLI's items, and its manifests (kept, never listed)
     assert web_items(page) == {"alpha": "first", "beta": "zweite ✓"}
     # WHEN the browser edits one, deletes one, adds one
     ids = web_ids(page)

@@ -14,7 +14,7 @@ import pytest
 
 from chalicelib.shared import crypto
 from chalicelib.shared.encoding import b64url_decode
-from nt2sync import errors, sync
+from nt2sync import errors, manifests, sync
 from nt2sync.api import Api
 from nt2sync.engine import Client, NoProgress, SyncSummary
 from nt2sync.items import touch, write_local
@@ -47,6 +47,11 @@ def assert_only_new_key_opens(served: dict[str, dict[str, Any]], salt, new, old)
     """Every stored ciphertext opens under the new key and epoch, none under the old one."""
     assert served
     for item_id, item in served.items():
+        if manifests.is_reserved(item_id):  # a manifest: under the current key, never the old
+            manifests.open_manifest(new.data_key, salt, item_id, item["ciphertext"])
+            with pytest.raises(crypto.CryptoError):
+                manifests.open_manifest(old.data_key, salt, item_id, item["ciphertext"])
+            continue
         opener = crypto.open_deletion if item["deleted"] else crypto.decrypt_item
         opener(new.data_key, salt, item_id, item["ciphertext"], epoch=new.epoch)
         for epoch in (old.epoch, new.epoch):

@@ -92,8 +92,12 @@ export class Api {
       }
       if ((response.status === 429 || response.status === 503) && attempt < MAX_RETRIES) {
         const wait = Number(response.headers.get("Retry-After"));
-        await sleep(Math.min(MAX_BACKOFF_MS, Number.isFinite(wait) && wait >= 0 ? wait * 1000 : 1000 * 2 ** attempt));
-        continue;
+        const ms = Number.isFinite(wait) && wait >= 0 ? wait * 1000 : 1000 * 2 ** attempt;
+        // A long Retry-After ("not configured here", an hour) is an answer, not a hiccup.
+        if (ms <= MAX_BACKOFF_MS) {
+          await sleep(ms);
+          continue;
+        }
       }
       return this.#parse(response, method, path);
     }
