@@ -95,7 +95,7 @@ export function onChange(cb) {
 export function syncStatus() {
   return guard(async () => {
     const v = vault.requireUnlocked();
-    const { dirty } = vault.counts();
+    const { dirty, manifests } = vault.counts();
     const out = {
       enabled: Boolean(v.rec.syncEnabled),
       server: v.rec.serverUrl ?? null,
@@ -112,7 +112,9 @@ export function syncStatus() {
       out.registered = true;
       const n = remote.counts && typeof remote.counts === "object" ? remote.counts : {};
       const num = (x) => (Number.isSafeInteger(x) && x >= 0 ? x : null);
-      out.counts = { items: num(n.items), tombstones: num(n.tombstones), attachments: num(n.attachments), attachmentBytes: num(n.attachmentBytes) };
+      // The server counts manifests as items; a person's count leaves out those held here.
+      const items = num(n.items) === null ? null : Math.max(0, n.items - manifests);
+      out.counts = { items, tombstones: num(n.tombstones), attachments: num(n.attachments), attachmentBytes: num(n.attachmentBytes) };
     } catch (err) {
       if (err.code !== "network") throw err;
       out.offline = true; // the local part still stands

@@ -323,9 +323,11 @@ export function counts() {
   const v = requireUnlocked();
   let live = 0;
   let dirty = 0;
+  let manifests = 0; // other devices' manifests held here: live items on the server, not a person's
   for (const r of v.rows.values()) {
-    if (!r.deleted && !isReserved(r.id)) live++;
+    if (!r.deleted && isReserved(r.id)) manifests++;
+    else if (!r.deleted) live++;
     if (r.dirty) dirty++;
   }
-  return { live, dirty };
+  return { live, dirty, manifests };
 }
