@@ -87,7 +87,7 @@ def local_server() -> Iterator[str]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(PORT=str(port), PUBLIC_API_URL=url, PYTHONUNBUFFERED="1")
+    env.update(PORT=str(port), PUBLIC_API_URL=url, PYTHONUNBUFFERED="1", WEB_PORT="0")
     (ROOT / "build").mkdir(exist_ok=True)
     with open(ROOT / "build" / f"bench-server-{port}.log", "w") as log:
         proc = subprocess.Popen(

@@ -53,7 +53,7 @@ def local_server() -> Iterator[str]:
         port = s.getsockname()[1]
     url = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "LIVE_"))}
-    env.update({"PORT": str(port), "PUBLIC_API_URL": url, "PYTHONUNBUFFERED": "1"})
+    env.update({"PORT": str(port), "PUBLIC_API_URL": url, "PYTHONUNBUFFERED": "1", "WEB_PORT": "0"})
     proc = subprocess.Popen(
         [sys.executable, "-m", "devserver", "--in-memory"],
         cwd=ROOT,

@@ -118,7 +118,7 @@ def main() -> int:
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(PORT=str(port), PUBLIC_API_URL=url)
+    env.update(PORT=str(port), PUBLIC_API_URL=url, WEB_PORT="0")  # any free port
     server = subprocess.Popen(
         [sys.executable, "-m", "devserver", *where],
         cwd=ROOT,
