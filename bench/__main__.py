@@ -7,6 +7,8 @@ has just held moto and a 10 000-item vault) would inherit this process's peak RS
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +16,7 @@ from pathlib import Path
 from bench import import_bench, live_bench, server_bench
 
 CLIENT_BENCH = Path(__file__).with_name("client_bench.py")
+WEB_BENCH = Path(__file__).with_name("web_bench.py")
 
 
 def main() -> None:
@@ -27,6 +30,14 @@ def main() -> None:
         lines = run.stdout.strip().splitlines()
         print("\n".join(lines[:-1]))
         figures["client"] = json.loads(lines[-1])
+    if shutil.which("chromium") or os.environ.get("NT2_CHROMIUM"):
+        run = subprocess.run(
+            [sys.executable, str(WEB_BENCH)], capture_output=True, text=True, check=True
+        )
+        print(run.stdout.strip())
+        figures["web"] = json.loads(run.stdout.strip().splitlines()[-1])
+    else:
+        print("web bench skipped: apt-get install chromium (or set NT2_CHROMIUM)")
     print(json.dumps(figures, separators=(",", ":")))
 
 
