@@ -68,13 +68,21 @@ def make_client(tmp_path: Any, server: LyingServer) -> Iterator[Callable[..., Cl
 
 @pytest.fixture
 def join_client(tmp_path: Any, server: LyingServer) -> Callable[..., Client]:
-    def join(name: str, key_did: str, *, password: str = PASSWORD, clock: Any = None) -> Client:
+    def join(
+        name: str,
+        key_did: str,
+        *,
+        password: str = PASSWORD,
+        clock: Any = None,
+        transport: LyingServer | None = None,
+    ) -> Client:
+        via = transport or server  # another proxy in front of the same app: lies to one device
         client, _ = Client.join(
             tmp_path / f"{name}.sqlite3",
-            server.audience,
+            via.audience,
             key_did,
             password,
-            transport=server,
+            transport=via,
             clock=clock or Clock(),
             sleep=lambda s: None,
             device_name=name,

@@ -14,16 +14,7 @@ from nt2sync import errors, manifests, sync
 from nt2sync.api import Api
 from nt2sync.engine import Client
 from tests.support.client_clock import PASSWORD
-
-
-def bodies(client: Client) -> dict[str, str]:
-    return {p["title"]: p["body"] for _, p in client.list_items()}
-
-
-def enabled(make_client, server, name="a") -> Client:
-    client = make_client(name)
-    client.enable(server.audience, device_name=name)
-    return client
+from tests.support.client_steps import bodies, enabled
 
 
 def test_enable_push_join_pull(make_client, join_client, server, stored):

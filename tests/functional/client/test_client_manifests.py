@@ -5,7 +5,6 @@ device's changes from another (a fork) or drops an accepted push is detected and
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,7 +12,6 @@ import pytest
 from nt2sync import manifests, sync
 from nt2sync.engine import Client
 from nt2sync.fingerprint import fingerprint
-from tests.support.client_clock import PASSWORD, Clock
 from tests.support.lying_server import LyingServer
 
 
@@ -25,20 +23,6 @@ def told(client: Client, *words: str) -> list[str]:
 def own_proxy(server: LyingServer) -> LyingServer:
     """A second proxy in front of the same app: lies told to one device only."""
     return LyingServer(server.honest)
-
-
-def join_through(tmp_path: Path, proxy: LyingServer, name: str, key_did: str) -> Client:
-    client, _ = Client.join(
-        tmp_path / f"{name}.sqlite3",
-        proxy.audience,
-        key_did,
-        PASSWORD,
-        transport=proxy,
-        clock=Clock(),
-        sleep=lambda s: None,
-        device_name=name,
-    )
-    return client
 
 
 def manifest_ids(push: list[str]) -> list[str]:
@@ -121,12 +105,12 @@ def test_any_device_refuses_a_revision_older_than_a_manifest_attests(
 
 
 # -- row 3: forks and dropped pushes ------------------------------------------------------------
-def test_an_item_hidden_from_one_device_is_detected_as_a_fork(tmp_path, make_client, server):
+def test_an_item_hidden_from_one_device_is_detected_as_a_fork(make_client, join_client, server):
     a = make_client("a")
     a.add_item("first", body="1")
     a.enable(server.audience)
     b_proxy = own_proxy(server)
-    b = join_through(tmp_path, b_proxy, "b", a.meta.key_did)
+    b = join_client("b", a.meta.key_did, transport=b_proxy)
     # WHEN A adds y and the server hides y (not A's manifest) from B
     y = a.add_item("y", body="hidden")
     a.sync_now()
@@ -137,13 +121,13 @@ def test_an_item_hidden_from_one_device_is_detected_as_a_fork(tmp_path, make_cli
     assert fingerprint(b)["unverified"] == 1 and fingerprint(b) != fingerprint(a)
 
 
-def test_a_device_whose_changes_were_hidden_from_another_is_told(tmp_path, make_client, server):
+def test_a_device_whose_changes_were_hidden_from_another_is_told(make_client, join_client, server):
     # GIVEN B sees nothing of A's later state (its items and its manifest hidden)
     a = make_client("a")
     a.add_item("first", body="1")
     a.enable(server.audience)
     b_proxy = own_proxy(server)
-    b = join_through(tmp_path, b_proxy, "b", a.meta.key_did)
+    b = join_client("b", a.meta.key_did, transport=b_proxy)
     y = a.add_item("y", body="hidden")
     a.sync_now()
     mine = f"{manifests.PREFIX}{a.meta.replica_id}:"

@@ -20,18 +20,9 @@ from nt2sync.engine import Client, NoProgress, SyncSummary
 from nt2sync.items import touch, write_local
 from nt2sync.unlock import RekeyNeedsOldPassword
 from tests.support.client_clock import PASSWORD, Clock
+from tests.support.client_steps import bodies, enabled
 
 NEW_PASSWORD = "pw-two"
-
-
-def bodies(client: Client) -> dict[str, str]:
-    return {p["title"]: p["body"] for _, p in client.list_items()}
-
-
-def enabled(make_client, server, name="a") -> Client:
-    client = make_client(name)
-    client.enable(server.audience, device_name=name)
-    return client
 
 
 def reopen(tmp_path, name, server, password) -> Client:
