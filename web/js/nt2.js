@@ -15,8 +15,9 @@ import * as live from "./core/live.js";
 export { Nt2Error, cleanText };
 
 // Anything that is not already one of ours becomes one sentence (never a stack or raw text).
+// A call does not count as activity for the auto-lock: the UI calls the facade on its own
+// (live pulls, status refreshes), and a vault busy with changes from elsewhere must still lock.
 async function guard(fn) {
-  touch();
   try {
     return await fn();
   } catch (err) {
@@ -36,13 +37,18 @@ export function state() {
 }
 
 export function createVault(password, { iterations = 100000, deviceName = null } = {}) {
-  return guard(() => vault.createVault(password, { iterations, deviceName }));
+  return guard(async () => {
+    const made = await vault.createVault(password, { iterations, deviceName });
+    touch();
+    return made;
+  });
 }
 
 export function unlock(password) {
   return guard(async () => {
     if (typeof password !== "string" || !password) throw new Nt2Error("wrong_password", "Enter the master password.");
     await vault.unlock(password);
+    touch();
   });
 }
 
@@ -52,6 +58,7 @@ export function lock() {
   vault.lock();
 }
 
+// The auto-lock: counted from unlocking and from the person's own input (below) only.
 let autoLockMs = 0;
 let autoLockTimer = null;
 
@@ -184,11 +191,11 @@ export function parseKit(text) {
 }
 
 export function joinFromKit(kit, password, onProgress = null, { deviceName = null } = {}) {
-  return guard(() => vault.exclusive(() => enrol.joinFromKit(kit, password, onProgress, { deviceName })));
+  return guard(() => vault.exclusive(() => enrol.joinFromKit(kit, password, onProgress, { deviceName }))).finally(touch);
 }
 
 export function joinFromServer(server, keyDid, password, onProgress = null, { deviceName = null } = {}) {
-  return guard(() => vault.exclusive(() => enrol.joinFromServer(server, keyDid, password, onProgress, { deviceName })));
+  return guard(() => vault.exclusive(() => enrol.joinFromServer(server, keyDid, password, onProgress, { deviceName }))).finally(touch);
 }
 
 // -- kit and backups -----------------------------------------------------------------------------

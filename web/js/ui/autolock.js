@@ -1,7 +1,6 @@
 // Lock after a period without input. The minutes are a per-browser preference (default 5)
-// given to the facade (setAutoLock). The facade's own timer also restarts on every facade
-// call, background pulls included, so a vault busy with live changes would never lock: the
-// timer here counts a person's input only and locks at the latest when it runs out.
+// given to the facade (setAutoLock), whose timer counts only the person's input. The timer
+// here counts the same and also knows whether the person locked by hand, for the message.
 import * as nt2 from "../nt2.js";
 
 const KEY = "nt2.autoLockMinutes";
