@@ -13,7 +13,7 @@ export default {
     const current = field("Current master password", { type: "password", autocomplete: "current-password", required: true });
     const next = field("New master password", { type: "password", autocomplete: "new-password", required: true, minlength: String(MIN_LENGTH) }, { hint: `At least ${MIN_LENGTH} characters.` });
     const again = field("Confirm new master password", { type: "password", autocomplete: "new-password", required: true });
-    const rekey = checkbox("Re-key the vault (recommended)", { checked: true }, "Gives the vault a new Key DID, so a revoked device or anyone with the old password is cut off. Other devices adopt the new password.");
+    const rekey = checkbox("Re-key the vault (recommended)", { checked: true }, "Also gives the vault a new data key and re-encrypts every item under it, so a revoked device or anyone with the old password can read nothing written from now on. Other devices adopt the new password.");
     const change = h("button", { type: "submit" }, "Change master password");
     const changeStatus = messageLine();
     const after = h("div", {});
@@ -57,9 +57,10 @@ export default {
       adoptStatus.clear();
       await busy(adopt, async () => {
         try {
-          await nt2.adoptPassword(adopted.input.value);
+          const done = await nt2.adoptPassword(adopted.input.value);
           adopted.input.value = "";
-          adoptStatus.show("This device now uses the new master password.");
+          const said = done.rekeyed ? "This device now uses the new master password and the vault's new key; what it held was re-encrypted and synced." : "This device now uses the new master password.";
+          adoptStatus.show([said, ...done.notices].join(" "));
         } catch (err) {
           adoptStatus.show(codeOf(err) === "wrong_password" ? "That is not the new master password; nothing was changed." : messageOf(err), "error");
         }
