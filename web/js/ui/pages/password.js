@@ -17,11 +17,12 @@ export default {
     const change = h("button", { type: "submit" }, "Change master password");
     const changeStatus = messageLine();
     const after = h("div", {});
-    const changeForm = h("form", { "aria-label": "Change the master password" }, current.row, next.row, again.row, rekey.row, h("div", { class: "actions" }, change), changeStatus, after);
+    const changeForm = h("form", { "aria-label": "Change the master password", novalidate: true }, current.row, next.row, again.row, rekey.row, h("div", { class: "actions" }, change), changeStatus, after);
     changeForm.addEventListener("submit", async (event) => {
       event.preventDefault();
       changeStatus.clear();
       after.replaceChildren();
+      // the form is novalidate: these sentences (in the live region) replace the browser's bubbles
       if (next.input.value.length < MIN_LENGTH) {
         changeStatus.show(`The new master password needs at least ${MIN_LENGTH} characters.`, "error");
         next.input.focus();
