@@ -340,3 +340,39 @@ def test_the_password_page_rekeys_a_local_vault_changes_plainly_and_explains_ref
         "That is not the new master password; nothing was changed.", timeout=20_000
     )
     assert page_errors == []
+
+
+def test_after_adopting_an_item_still_under_the_old_key_is_not_accepted_and_said(
+    tmp_path: Path, web_server: Any, harness: Any
+) -> None:
+    # GIVEN a CLI vault joined in the browser; the browser's copy of alpha is under the old key
+    a = tmp_path / "a.sqlite3"
+    ok(a, "init")
+    alpha = ok(a, "item", "add", "alpha", "--body", "first")["id"]
+    ok(a, "sync", "enable", "--server", web_server.url)
+    harness.evaluate(f"async (kit) => nt2.joinFromKit(kit, '{OLD}')", ok(a, "kit"))
+    old_ct = harness.evaluate("(id) => core.vault.V.rows.get(id).ciphertext", alpha)
+    # WHEN the CLI re-keys, the browser adopts, and the CLI edits alpha under the new key
+    ok(a, "password", "change", "--rekey", NT2_NEW_PASSWORD=NEW)
+    adopted = harness.evaluate(f"() => nt2.adoptPassword('{NEW}')")
+    assert adopted["rekeyed"] is True and adopted["notices"] == []
+    ok(a, "item", "edit", alpha, "--body", "edited at epoch 1", password=NEW)
+
+    # ... but the server serves that new version with the old key's ciphertext
+    def old_key_served(route: Any) -> None:
+        response = route.fetch()
+        body = response.json()
+        for item in body["items"]:
+            if item["id"] == alpha:
+                item["ciphertext"] = old_ct
+        route.fulfill(response=response, json=body)
+
+    harness.route("**/sync/pull*", old_key_served)
+    summary = harness.evaluate("() => nt2.syncNow()")
+    # THEN it is not accepted: the browser keeps its own copy and says why
+    assert any("still sealed under the vault's previous key" in n for n in summary["notices"])
+    assert {i["title"]: i["body"] for i in harness.evaluate("() => nt2.listItems()")} == {
+        "alpha": "first"
+    }
+    harness.unroute("**/sync/pull*")
+    assert harness.errors == []

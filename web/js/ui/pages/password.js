@@ -52,7 +52,7 @@ export default {
     const adopted = field("New master password", { type: "password", autocomplete: "current-password", required: true });
     const adopt = h("button", { type: "submit" }, "Use the new password");
     const adoptStatus = messageLine();
-    const adoptForm = h("form", { "aria-label": "Adopt a password changed elsewhere" }, h("p", {}, "Changed the master password on another device? Type the new one here: this device checks it against the server's parameters and switches to it."), adopted.row, h("div", { class: "actions" }, adopt), adoptStatus);
+    const adoptForm = h("form", { "aria-label": "Adopt a password changed elsewhere" }, h("p", {}, "Changed the master password on another device? Type the new one here: this device checks it against the server's parameters and switches to it. If the vault was re-keyed there, what this device holds (unsynced edits too) is re-encrypted under the new key."), adopted.row, h("div", { class: "actions" }, adopt), adoptStatus);
     adoptForm.addEventListener("submit", async (event) => {
       event.preventDefault();
       adoptStatus.clear();
