@@ -8,7 +8,7 @@
 import * as c from "./crypto.js";
 import { Nt2Error } from "./errors.js";
 import { isReserved } from "./reserved.js";
-import { V } from "./vault.js";
+import { V, plaintextOf } from "./vault.js";
 
 export const STILL_OLD_KEY = (id) =>
   `Item ${JSON.stringify(String(id).slice(0, 64))} from the server is still sealed under the vault's previous key, so it was not accepted: a re-key is still in progress on another device (or the server sent an item written with the old key). This device keeps its own copy; sync again later.`;
@@ -59,16 +59,13 @@ function acceptRemote(opener, id, ciphertext) {
 export const openRemoteItem = (id, ciphertext) => acceptRemote(c.decryptItem, id, ciphertext);
 export const openRemoteDeletion = (id, ciphertext) => acceptRemote(c.openDeletion, id, ciphertext);
 
-// A stored item's plaintext under the current key or a retired one (rows pulled mid re-key).
-export const openLocalItem = (id, ciphertext) => openWith(c.decryptItem, id, ciphertext).opened;
-
 // Legacy attachments (a reference without its own file key) are sealed under the data key's
 // attachment subkey: the CLI re-uploads them under a new id when it re-keys; the browser keeps
 // no files and cannot, so it refuses the re-key before anything changes.
 export function refuseLegacyAttachments() {
   for (const row of V.rows.values()) {
     if (row.deleted || row.ciphertext === null || isReserved(row.id)) continue;
-    const plain = openLocalItem(row.id, row.ciphertext);
+    const plain = plaintextOf(row);
     if ((plain.attachments ?? []).some((ref) => !("key" in ref))) {
       throw new Nt2Error(
         "legacy_attachments",

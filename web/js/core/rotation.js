@@ -98,7 +98,12 @@ async function startRekey(v, newKek, newSeed, newDid, kdf) {
     newSeed: c.sealLocal(old, "newSeed", newSeed),
   };
   await vault.persist({ rec: { ...v.rec, pendingVerifier: { verifier, kdf, retired } } });
-  await finishRekey();
+  try {
+    await finishRekey();
+  } catch (err) {
+    if (err.code !== "network") throw err;
+    throw new Nt2Error("rekey_pending", "The new master password is set on this device, but the server could not be reached: the re-key finishes at the next sync.", { cause: err });
+  }
   return newDid;
 }
 
