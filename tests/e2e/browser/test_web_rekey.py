@@ -230,7 +230,10 @@ def test_an_interrupted_browser_rekey_is_finished_later_and_nothing_is_lost(
     ok(b, "item", "add", "from-cli", "--body", "old key")
     # WHEN the browser's re-key never reaches the server (the rotation fails) and the tab closes
     page.route("**/vault/rotate", lambda route: route.abort())
-    assert evaluate_error(page, f"() => nt2.changePassword('{OLD}', '{NEW}')")["code"] == "rekey_pending"
+    assert (
+        evaluate_error(page, f"() => nt2.changePassword('{OLD}', '{NEW}')")["code"]
+        == "rekey_pending"
+    )
     page.close()
     # THEN the new password unlocks it (the old key still current), nothing is lost
     page = open_harness(web_context, web_server.web_url(), db)
