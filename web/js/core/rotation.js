@@ -280,7 +280,7 @@ export async function adoptPassword(newPassword, { kitKdf = null } = {}) {
 async function adoptRekey(v, opened, { seed, keyDid, verifier, kdf }) {
   const old = v.keys;
   const next = await c.vaultKeys(opened.dataKey, old.salt, opened.epoch);
-  const rows = rekey.allRowsWith(rekey.resealForAdoption([old, ...v.retired], next));
+  const rows = rekey.allRowsWith(rekey.resealForAdoption([old, ...(v.retired ?? [])], next));
   v.keys = next;
   v.retired = [old];
   v.rekeying = false;
