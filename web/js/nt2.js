@@ -212,10 +212,14 @@ export function importBackup(bytes, { restoreDeleted = false } = {}) {
 }
 
 // -- master password -------------------------------------------------------------------------------
+// With rekey (the default) also a new data key and epoch, every item re-encrypted and pushed;
+// an interrupted re-key is finished by the next syncNow (docs/WEB.md, "Re-key").
 export function changePassword(oldPassword, newPassword, { rekey = true, iterations = null } = {}) {
   return guard(() => vault.exclusive(() => rotation.changePassword(oldPassword, newPassword, { rekey, iterations })));
 }
 
+// {keyDid, rekeyed, notices}: after a re-key made elsewhere, what this device holds is
+// re-sealed under the new key and synced.
 export function adoptPassword(newPassword, { kitKdf = null } = {}) {
   return guard(() => vault.exclusive(() => rotation.adoptPassword(newPassword, { kitKdf })));
 }

@@ -1,17 +1,31 @@
 // Password change (nt2sync/rotation.py): the data key re-sealed under the new password and
 // the key DID rotated on the server; recorded (seeds sealed) before the server hears of it,
-// so an interrupted change is finished by the next call that talks to the server. And the
-// adoption of a password changed on another device (nt2sync/unlock.py adopt_password).
+// so an interrupted change is finished by the next call that talks to the server. A re-key
+// (nt2sync/rekey.py) rotates the same way with a verifier that seals a new data key and epoch;
+// once the server agrees, every row is re-sealed under it and pushed, and the old key is kept
+// only until a sync leaves nothing under it. And the adoption of a password (or re-key)
+// changed on another device (nt2sync/unlock.py adopt_password).
 import * as c from "./crypto.js";
 import { Nt2Error } from "./errors.js";
-import { b64url, fromHex } from "./bytes.js";
+import { b64url, fromHex, randomBytes } from "./bytes.js";
 import { connection, openSession, proof, rotateMessage, setRotationFinisher, revokedError } from "./session.js";
 import * as vault from "./vault.js";
+import * as rekey from "./rekey.js";
+import { dirtyRows, setRekeyFinisher, syncOnce } from "./sync.js";
 
-export async function changePassword(oldPassword, newPassword, { iterations = null } = {}) {
-  const v = vault.requireUnlocked();
+const MAX_ROUNDS = 8; // syncs before giving up on a server that keeps serving old-key items
+
+// Where this device's own manifests must be republished after its data key changed (a re-key
+// made here, or adopted): manifests sealed under the old key no longer open anywhere. The
+// browser does not publish manifests yet; this is the one place to call that from.
+export async function afterKeyChange() {}
+
+export async function changePassword(oldPassword, newPassword, { rekey: rekeying = true, iterations = null } = {}) {
+  let v = vault.requireUnlocked();
   if (typeof newPassword !== "string" || !newPassword) throw new Nt2Error("empty_password", "The new master password must not be empty.");
+  if (v.st.pendingRekey) await finishRekey(); // an interrupted re-key is finished first
   if (v.st.pendingRotation) throw new Nt2Error("rotation_pending", "A password change is still pending; sync first so that it finishes.");
+  v = vault.requireUnlocked();
   const saltBytes = fromHex(v.rec.saltHex);
   // the current password, checked locally against the verifier before anything changes
   const oldKek = await c.deriveKek(String(oldPassword ?? ""), saltBytes, c.checkKdf(v.rec.kdf));
@@ -20,12 +34,14 @@ export async function changePassword(oldPassword, newPassword, { iterations = nu
   } catch {
     throw new Nt2Error("wrong_password", "The current master password is wrong; nothing was changed.");
   }
+  if (rekeying) rekey.refuseLegacyAttachments();
   const current = c.checkKdf(v.rec.kdf);
   const target = iterations ?? current;
   if (target < current) throw new Nt2Error("weak_kdf", `The iterations can only go up (now ${current}).`);
   const kdf = c.kdfParams(target);
   const newKek = await c.deriveKek(newPassword, saltBytes, target);
   const { seed: newSeed, keyDid: newDid } = await c.keyDidFromKek(newKek);
+  if (rekeying) return startRekey(v, newKek, newSeed, newDid, kdf);
   const verifier = await c.sealDataKey(newKek, saltBytes, v.keys.dataKey, { epoch: v.keys.epoch });
   if (!(v.rec.syncEnabled && v.rec.serverUrl)) {
     await vault.persist({ rec: { ...v.rec, keyDid: newDid, verifier, kdf } });
@@ -46,6 +62,87 @@ export async function changePassword(oldPassword, newPassword, { iterations = nu
   await finishRotation();
   return newDid;
 }
+
+// A new random data key K' and epoch E+1, the verifier sealing K' ‖ E+1 under the new KEK.
+// Recorded in one write before the server hears of it: K' sealed under the old key (in the
+// sealed state), the old key sealed under K' (in the clear record, so the new password can
+// unlock before the server agrees); then finished as any interrupted re-key is.
+async function startRekey(v, newKek, newSeed, newDid, kdf) {
+  const saltBytes = fromHex(v.rec.saltHex);
+  const old = v.keys;
+  const epoch = old.epoch + 1;
+  const newKey = randomBytes(c.KEY_BYTES);
+  const next = await c.vaultKeys(newKey, saltBytes, epoch);
+  const verifier = await c.sealDataKey(newKek, saltBytes, newKey, { epoch });
+  const retired = { epoch: old.epoch, key: c.sealLocal(next, `rekey/retired/${old.epoch}`, old.dataKey) };
+  if (!(v.rec.syncEnabled && v.rec.serverUrl)) {
+    // nothing to tell a server: the switch and every row re-sealed in one transaction
+    switchKeys(v, next, old);
+    v.st.retiredKey = null;
+    const rows = rekey.resealForRekey();
+    v.retired = [];
+    v.rekeying = false;
+    v.seed = newSeed;
+    v.keyDid = newDid;
+    await vault.persist({ rows: rekey.allRowsWith(rows), rec: { ...v.rec, keyDid: newDid, verifier, kdf, keyCheck: next.keyCheck } });
+    await afterKeyChange();
+    return newDid;
+  }
+  v.st.pendingRekey = { epoch, oldEpoch: old.epoch, newKeyCheck: next.keyCheck, next: c.sealLocal(old, `rekey/next/${epoch}`, newKey) };
+  v.st.pendingRotation = {
+    oldKeyDid: v.keyDid,
+    newKeyDid: newDid,
+    verifier,
+    kdf,
+    oldSeed: c.sealLocal(old, "oldSeed", v.seed),
+    newSeed: c.sealLocal(old, "newSeed", newSeed),
+  };
+  await vault.persist({ rec: { ...v.rec, pendingVerifier: { verifier, kdf, retired } } });
+  try {
+    await finishRekey();
+  } catch (err) {
+    if (err.code !== "network") throw err;
+    throw new Nt2Error("rekey_pending", "The new master password is set on this device, but the server could not be reached: the re-key finishes at the next sync.", { cause: err });
+  }
+  return newDid;
+}
+
+function switchKeys(v, next, old) {
+  v.keys = next;
+  v.retired = [old];
+  v.rekeying = true;
+}
+
+// Finish a recorded re-key (idempotent, also after a closed tab): rotate, re-seal every row
+// not under the new key, sync until a whole sync leaves nothing under the old key and nothing
+// unpushed, then forget the old key. Pulled items another device wrote under the old key are
+// accepted here only because they are re-sealed before this ends.
+export async function finishRekey(onProgress = null) {
+  let v = vault.requireUnlocked();
+  let summary = { pushed: 0, pulled: 0, conflicts: 0, notices: [] };
+  if (!v.st.pendingRekey) return summary;
+  if (v.st.pendingRotation) await finishRotation();
+  v = vault.requireUnlocked();
+  let synced = false;
+  for (let round = 0; ; round++) {
+    if (round >= MAX_ROUNDS) throw new Nt2Error("rekey_unfinished", "The re-key is not finished: the server keeps serving items under the old key. Sync again to finish it.");
+    const changed = rekey.resealForRekey();
+    if (changed.length) await vault.persist({ rows: changed });
+    if (!v.rec.syncEnabled) break; // sync stopped meanwhile (revoked): the local vault is all under the new key
+    if (synced && changed.length === 0 && dirtyRows(1).length === 0) break;
+    const one = await syncOnce(onProgress);
+    summary = { pushed: summary.pushed + one.pushed, pulled: summary.pulled + one.pulled, conflicts: summary.conflicts + one.conflicts, notices: one.notices };
+    synced = true;
+  }
+  v.st.pendingRekey = null;
+  v.retired = [];
+  v.rekeying = false;
+  await vault.persist();
+  vault.emitChange({ local: false, ids: [] });
+  return summary;
+}
+
+setRekeyFinisher(finishRekey);
 
 // Finish a recorded rotation (idempotent: also after a crash or a closed tab half-way).
 export async function finishRotation() {
@@ -81,12 +178,27 @@ export async function finishRotation() {
   v.st.token = null;
   v.st.tokenExpiresAt = null;
   const rec = { ...v.rec, keyDid: pending.newKeyDid, verifier: pending.verifier, kdf: pending.kdf };
+  const recorded = v.st.pendingRekey;
+  let rows = [];
+  if (recorded && recorded.next) {
+    // the server holds the re-key's verifier: the new key becomes current (the old one held,
+    // sealed under it, until the re-key is done) and every row is re-sealed under it, in the
+    // same write, so the stored vault never mixes a key with rows it does not open
+    const old = v.keys;
+    const next = await c.vaultKeys(c.openLocal(old, `rekey/next/${recorded.epoch}`, recorded.next), old.salt, recorded.epoch);
+    v.st.pendingRekey = { epoch: recorded.epoch, oldEpoch: old.epoch, retired: { epoch: old.epoch, key: c.sealLocal(next, `rekey/retired/${old.epoch}`, old.dataKey) } };
+    v.st.retiredKey = null;
+    switchKeys(v, next, old);
+    rows = rekey.allRowsWith(rekey.resealForRekey());
+    rec.keyCheck = next.keyCheck;
+  }
   delete rec.pendingVerifier;
-  await vault.persist({ rec });
+  await vault.persist({ rows, rec });
   v.seed = newSeed;
   v.keyDid = pending.newKeyDid;
   api.token = null;
   await openSession(api, newSeed, pending.newKeyDid);
+  if (recorded) await afterKeyChange();
 }
 
 setRotationFinisher(finishRotation);
@@ -98,6 +210,9 @@ setRotationFinisher(finishRotation);
 export async function adoptPassword(newPassword, { kitKdf = null } = {}) {
   const v = vault.requireUnlocked();
   if (!(v.rec.syncEnabled && v.rec.serverUrl)) throw new Nt2Error("sync_off", "Cloud sync is not enabled for this vault: there is nothing to adopt.");
+  if (v.st.pendingRotation || v.st.pendingRekey) {
+    throw new Nt2Error("rotation_pending", "A password change made here is not finished; sync first so that it finishes, then adopt.");
+  }
   let iterations = c.checkKdf(v.rec.kdf);
   if (kitKdf !== null) {
     const offered = c.checkKdf(kitKdf);
@@ -142,14 +257,47 @@ export async function adoptPassword(newPassword, { kitKdf = null } = {}) {
   } catch {
     throw lied("The server's verifier does not open with this password although the key DID matches: the server sent a wrong verifier.");
   }
-  if ((await c.keyCheck(opened.dataKey)) !== v.rec.keyCheck || opened.epoch !== v.keys.epoch) {
-    throw lied("The server's verifier holds another data key than this vault's; refusing it.");
+  if ((await c.keyCheck(opened.dataKey)) !== v.rec.keyCheck) {
+    if (opened.epoch <= v.keys.epoch) throw lied("The server's verifier holds another data key of an epoch that is not newer than this vault's; refusing it.");
+    return adoptRekey(v, opened, { seed, keyDid, verifier: boot.verifier, kdf: c.kdfParams(iterations) });
   }
+  if (opened.epoch !== v.keys.epoch) throw lied("The server's verifier holds this vault's data key with another epoch; refusing it.");
   v.st.token = null;
   v.st.tokenExpiresAt = null;
   await vault.persist({ rec: { ...v.rec, keyDid, verifier: boot.verifier, kdf: c.kdfParams(iterations) } });
   v.seed = seed;
   v.keyDid = keyDid;
   api.token = null;
-  return keyDid;
+  return { keyDid, rekeyed: false, notices: [] };
 }
+
+// Another device re-keyed the vault (a new data key of a later epoch): everything held here,
+// unpushed edits included, is re-sealed in place under the new key with the keys this unlocked
+// device holds (the CLI asks for the previous password only because it holds no unlocked
+// state); the previous key is kept, sealed, to recognise items still under it, never to accept
+// them. The recorded push batch is dropped (its ciphertexts are under the old key; the rows
+// stay dirty). Then a sync, so this device's edits reach the others under the new key.
+async function adoptRekey(v, opened, { seed, keyDid, verifier, kdf }) {
+  const old = v.keys;
+  const next = await c.vaultKeys(opened.dataKey, old.salt, opened.epoch);
+  const rows = rekey.allRowsWith(rekey.resealForAdoption([old, ...(v.retired ?? [])], next));
+  v.keys = next;
+  v.retired = [old];
+  v.rekeying = false;
+  v.seed = seed;
+  v.keyDid = keyDid;
+  Object.assign(v.st, { retiredKey: rekey.retiredRecord(next, old), pendingBatch: null, token: null, tokenExpiresAt: null });
+  await vault.persist({ rows, rec: { ...v.rec, keyDid, verifier, kdf, keyCheck: next.keyCheck } });
+  connection().token = null;
+  await afterKeyChange();
+  vault.emitChange({ local: false, ids: [] });
+  let notices;
+  try {
+    notices = (await syncOnce()).notices;
+  } catch (err) {
+    if (err.code !== "network") throw err;
+    notices = ["The server could not be reached; this device's edits are sent at the next sync."];
+  }
+  return { keyDid, rekeyed: true, notices };
+}
+

@@ -8,6 +8,7 @@ import { hex, randomBytes } from "./bytes.js";
 import { checkPullPage } from "./pages.js";
 import { call, ensureSession } from "./session.js";
 import { isReserved } from "./reserved.js";
+import { openRemoteDeletion, openRemoteItem, stillOldKey, takeNotices } from "./rekey.js";
 import { V, emitChange, localEdit, newItemId, now, persist, plaintextOf, requireUnlocked } from "./vault.js";
 
 export const PUSH_BATCH = 500;
@@ -23,16 +24,28 @@ function report(onProgress, phase, done, total) {
   }
 }
 
+let rekeyFinisher = null; // set by rotation.js (no import cycle): a re-key recorded here is finished first
+
+export function setRekeyFinisher(fn) {
+  rekeyFinisher = fn;
+}
+
 // Push, pull, push what the pull produced.
 export async function syncNow(onProgress = null) {
   const v = requireUnlocked();
   if (!v.rec.syncEnabled) throw new Nt2Error("sync_off", "Cloud sync is not enabled for this vault.");
+  if (v.st.pendingRekey && rekeyFinisher) return rekeyFinisher(onProgress);
+  return syncOnce(onProgress);
+}
+
+export async function syncOnce(onProgress = null) {
   const summary = { pushed: 0, pulled: 0, conflicts: 0 };
   await push(summary, onProgress);
   await pull(summary, onProgress);
   if (dirtyRows(1).length) await push(summary, onProgress);
   V.st.lastSyncAt = now();
   await persist();
+  summary.notices = takeNotices();
   return summary;
 }
 
@@ -114,8 +127,9 @@ async function applyPush(batch, response, summary) {
     const current = result.status === "conflict" ? result.current : null;
     const local = V.rows.get(items[i].id) ?? null;
     if (current && typeof current === "object" && current.id === items[i].id && Number.isSafeInteger(current.version)) {
-      if (current.deleted) checked.push(verifyDeletion(current, local));
-      else if (current.ciphertext !== null && current.ciphertext !== undefined) checked.push(verifyRemote(current, local));
+      // null: the server's copy is sealed under a retired key (nt2sync's push refuses it too)
+      if (current.deleted) checked.push(verifyDeletion(current, local) ?? stillOldKey(current.id));
+      else if (current.ciphertext !== null && current.ciphertext !== undefined) checked.push(verifyRemote(current, local) ?? stillOldKey(current.id));
       else checked.push(null);
     } else checked.push(null);
   }
@@ -242,28 +256,28 @@ const shortId = (id) => JSON.stringify(String(id).slice(0, 64));
 function verifyRemote(remote, local) {
   let plaintext;
   try {
-    plaintext = c.decryptItem(V.keys, remote.id, remote.ciphertext ?? "");
+    plaintext = openRemoteItem(remote.id, remote.ciphertext ?? ""); // null: under a retired key, not accepted
   } catch (err) {
     if (err.code === "unsupported_format") {
       throw new Nt2Error("unsupported_format", `Item ${shortId(remote.id)} from the server has a format this client does not know; update the app. Nothing was changed locally.`);
     }
     throw new Nt2Error("tampered", `The server sent item ${shortId(remote.id)} altered, swapped or from another vault; refusing it. Nothing was changed locally.`);
   }
-  refuseRollback(remote.id, plaintext.revision, local, "version");
+  if (plaintext !== null) refuseRollback(remote.id, plaintext.revision, local, "version");
   return plaintext;
 }
 
 function verifyDeletion(remote, local) {
   let record;
   try {
-    record = c.openDeletion(V.keys, remote.id, remote.ciphertext ?? "");
+    record = openRemoteDeletion(remote.id, remote.ciphertext ?? "");
   } catch {
     throw new Nt2Error(
       "unproven_deletion",
       `The server reported a deletion of item ${shortId(remote.id)} that it cannot prove (it is not sealed with this vault's key); the item was kept. Nothing was changed locally.`,
     );
   }
-  refuseRollback(remote.id, record.revision, local, "deletion");
+  if (record !== null) refuseRollback(remote.id, record.revision, local, "deletion");
   return record;
 }
 

@@ -136,7 +136,7 @@ export function freshState(deviceName = null) {
 
 // Make (rec, keys) the unlocked vault, stored with no items.
 export async function install(rec, keys, seed, keyDid, st) {
-  V = { rec, st, keys, seed, keyDid, rows: new Map(), plain: new Map() };
+  V = { rec, st, keys, seed, keyDid, rows: new Map(), plain: new Map(), retired: [], rekeying: false };
   await persist({ clearItems: true });
 }
 
@@ -167,7 +167,13 @@ export async function unlock(password) {
     const hint = rec.syncEnabled ? " If it was changed on another device, use “adopt the new password”." : "";
     throw new Nt2Error("wrong_password", "The master password is wrong for this vault." + hint);
   }
-  const keys = await c.vaultKeys(opened.dataKey, saltBytes, opened.epoch);
+  let keys = await c.vaultKeys(opened.dataKey, saltBytes, opened.epoch);
+  const rekeyed = rec.pendingVerifier?.retired;
+  if (pendingOpen && rekeyed && keys.keyCheck !== rec.keyCheck) {
+    // the new password of a re-key the server has not confirmed: keep using the old key
+    const old = c.openLocal(keys, `rekey/retired/${rekeyed.epoch}`, rekeyed.key);
+    keys = await c.vaultKeys(old, saltBytes, rekeyed.epoch);
+  }
   if (keys.keyCheck !== rec.keyCheck && !pendingOpen) throw new Nt2Error("wrong_password", "The master password opens a different vault's key.");
   let st;
   try {
@@ -184,8 +190,22 @@ export async function unlock(password) {
   const stored = await store.readAllRows();
   const rows = new Map();
   for (const s of stored) rows.set(s.id, decodeRow(keys, s));
-  V = { rec, st, keys, seed, keyDid, rows, plain: new Map() };
+  V = { rec, st, keys, seed, keyDid, rows, plain: new Map(), ...(await retiredKeys(keys, st)) };
   return V;
+}
+
+// The previous epoch's keys this device holds (web/js/core/rekey.js): while a re-key is being
+// finished here (st.pendingRekey, once the server has the new verifier), or after adopting
+// one made elsewhere (st.retiredKey), to recognise items still under the old key.
+async function retiredKeys(keys, st) {
+  const rekey = st.pendingRekey;
+  const held = rekey?.retired ?? st.retiredKey ?? null;
+  // accepted from the server only once the new key is current here (the rotation is done)
+  const rekeying = Boolean(rekey?.retired);
+  if (!held) return { retired: [], rekeying };
+  const name = rekey?.retired ? `rekey/retired/${held.epoch}` : `retired/${held.epoch}`;
+  const old = c.openLocal(keys, name, held.key);
+  return { retired: [await c.vaultKeys(old, keys.salt, held.epoch)], rekeying };
 }
 
 export function lock() {
@@ -194,6 +214,7 @@ export function lock() {
   V.keys.item.fill(0);
   V.keys.local.fill(0);
   V.keys.attachment.fill(0);
+  for (const k of V.retired ?? []) for (const part of [k.dataKey, k.item, k.local, k.attachment]) part.fill(0);
   V.seed.fill(0);
   V = null;
   for (const cb of lockListeners) {
@@ -214,12 +235,17 @@ export function plaintextOf(row) {
   const v = requireUnlocked();
   const cached = v.plain.get(row.id);
   if (cached && cached.ct === row.ciphertext) return cached.plain;
-  let plain;
-  try {
-    plain = c.decryptItem(v.keys, row.id, row.ciphertext);
-  } catch {
-    throw new Nt2Error("local_damaged", `The local copy of item ${row.id} is damaged.`);
+  let plain = null;
+  for (const keys of [v.keys, ...(v.retired ?? [])]) {
+    // a retired key: a row pulled under the old key while a re-key is finished here
+    try {
+      plain = c.decryptItem(keys, row.id, row.ciphertext);
+      break;
+    } catch {
+      continue;
+    }
   }
+  if (plain === null) throw new Nt2Error("local_damaged", `The local copy of item ${row.id} is damaged.`);
   v.plain.set(row.id, { ct: row.ciphertext, plain });
   return plain;
 }

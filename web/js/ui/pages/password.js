@@ -13,15 +13,16 @@ export default {
     const current = field("Current master password", { type: "password", autocomplete: "current-password", required: true });
     const next = field("New master password", { type: "password", autocomplete: "new-password", required: true, minlength: String(MIN_LENGTH) }, { hint: `At least ${MIN_LENGTH} characters.` });
     const again = field("Confirm new master password", { type: "password", autocomplete: "new-password", required: true });
-    const rekey = checkbox("Re-key the vault (recommended)", { checked: true }, "Gives the vault a new Key DID, so a revoked device or anyone with the old password is cut off. Other devices adopt the new password.");
+    const rekey = checkbox("Re-key the vault (recommended)", { checked: true }, "Also gives the vault a new data key and re-encrypts every item under it, so a revoked device or anyone with the old password can read nothing written from now on. Other devices adopt the new password.");
     const change = h("button", { type: "submit" }, "Change master password");
     const changeStatus = messageLine();
     const after = h("div", {});
-    const changeForm = h("form", { "aria-label": "Change the master password" }, current.row, next.row, again.row, rekey.row, h("div", { class: "actions" }, change), changeStatus, after);
+    const changeForm = h("form", { "aria-label": "Change the master password", novalidate: true }, current.row, next.row, again.row, rekey.row, h("div", { class: "actions" }, change), changeStatus, after);
     changeForm.addEventListener("submit", async (event) => {
       event.preventDefault();
       changeStatus.clear();
       after.replaceChildren();
+      // the form is novalidate: these sentences (in the live region) replace the browser's bubbles
       if (next.input.value.length < MIN_LENGTH) {
         changeStatus.show(`The new master password needs at least ${MIN_LENGTH} characters.`, "error");
         next.input.focus();
@@ -51,15 +52,16 @@ export default {
     const adopted = field("New master password", { type: "password", autocomplete: "current-password", required: true });
     const adopt = h("button", { type: "submit" }, "Use the new password");
     const adoptStatus = messageLine();
-    const adoptForm = h("form", { "aria-label": "Adopt a password changed elsewhere" }, h("p", {}, "Changed the master password on another device? Type the new one here: this device checks it against the server's parameters and switches to it."), adopted.row, h("div", { class: "actions" }, adopt), adoptStatus);
+    const adoptForm = h("form", { "aria-label": "Adopt a password changed elsewhere" }, h("p", {}, "Changed the master password on another device? Type the new one here: this device checks it against the server's parameters and switches to it. If the vault was re-keyed there, what this device holds (unsynced edits too) is re-encrypted under the new key."), adopted.row, h("div", { class: "actions" }, adopt), adoptStatus);
     adoptForm.addEventListener("submit", async (event) => {
       event.preventDefault();
       adoptStatus.clear();
       await busy(adopt, async () => {
         try {
-          await nt2.adoptPassword(adopted.input.value);
+          const done = await nt2.adoptPassword(adopted.input.value);
           adopted.input.value = "";
-          adoptStatus.show("This device now uses the new master password.");
+          const said = done.rekeyed ? "This device now uses the new master password and the vault's new key; what it held was re-encrypted and synced." : "This device now uses the new master password.";
+          adoptStatus.show([said, ...done.notices].join(" "));
         } catch (err) {
           adoptStatus.show(codeOf(err) === "wrong_password" ? "That is not the new master password; nothing was changed." : messageOf(err), "error");
         }
