@@ -115,7 +115,7 @@ export function syncStatus() {
     };
     if (!out.enabled) return out;
     try {
-      const remote = await enrol.remoteStatus();
+      const remote = await vault.exclusive(() => enrol.remoteStatus()); // may finish a rotation: one writer
       out.registered = true;
       const n = remote.counts && typeof remote.counts === "object" ? remote.counts : {};
       const num = (x) => (Number.isSafeInteger(x) && x >= 0 ? x : null);
@@ -155,34 +155,36 @@ async function serverFor(server) {
 export function premiumStatus(server = null) {
   return guard(async () => {
     await serverFor(server);
-    return account.premiumStatus();
+    return vault.exclusive(() => account.premiumStatus());
   });
 }
 
 export function redeemPromo(code, server = null) {
   return guard(async () => {
     await serverFor(server);
-    return account.redeemPromo(code);
+    return vault.exclusive(() => account.redeemPromo(code));
   });
 }
 
 export function checkoutUrl(server = null) {
   return guard(async () => {
     await serverFor(server);
-    return account.checkoutUrl();
+    return vault.exclusive(() => account.checkoutUrl());
   });
 }
 
+// Calls that may open a session run one at a time with the writers: opening one can finish
+// an interrupted password change, which re-seals and stores the vault.
 export function listDevices() {
-  return guard(() => account.listDevices());
+  return guard(() => vault.exclusive(() => account.listDevices()));
 }
 
 export function renameDevice(deviceId, name) {
-  return guard(() => account.renameDevice(deviceId, name));
+  return guard(() => vault.exclusive(() => account.renameDevice(deviceId, name)));
 }
 
 export function revokeDevice(deviceId) {
-  return guard(() => account.revokeDevice(deviceId));
+  return guard(() => vault.exclusive(() => account.revokeDevice(deviceId)));
 }
 
 // -- a new device ------------------------------------------------------------------------------
