@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 
 from nt2sync import manifests as m
+from nt2sync.engine import Client
+from nt2sync.sync import sync_now
 from tests.e2e.browser.web_harness import open_harness, web_context
 from tests.e2e.client_cli import run
 from tests.e2e.conftest import free_port
@@ -33,7 +35,7 @@ from tests.unit.test_manifests import (
 __all__ = ["web_context"]
 pytestmark = pytest.mark.e2e
 PULL = "/api/sync/pull"
-UNATTESTED = "could not be verified against any device's manifest"
+UNVERIFIED = "async () => (await import('/js/core/manifests.js')).unverified()"
 # the page's push requests, recorded from the page itself (count what it sends)
 RECORD_PUSHES = """() => { if (window.pushes) return; window.pushes = []; const real = window.fetch;
   window.fetch = (url, init) => { if (String(url).includes('/sync/push') && init && init.body) window.pushes.push(JSON.parse(init.body)); return real(url, init); }; }"""
@@ -53,6 +55,22 @@ def ok(vault: Path, *args: str, password: str = "pw-one", **env: str) -> Any:
     result = run(vault, *args, "--json", password=password, **env)
     assert result.code == 0, result.err
     return result.json()
+
+
+def ids_of(page: Any) -> dict[str, str]:
+    return {i["title"]: i["id"] for i in page.evaluate("() => nt2.listItems()")}
+
+
+def cli_join(path: Path, kit: dict[str, Any], password: str) -> tuple[Client, list[str]]:
+    """The CLI's join as `nt2sync join --kit` runs it, with the notices it gathered (the
+    command line prints them on stderr; its --json answer leaves them out)."""
+    client, summary = Client.join(path, kit["server"], kit["keyDid"], password, kit=kit)
+    return client, summary.notices
+
+
+def cli_sync(client: Client) -> list[str]:
+    client.notices.clear()  # this sync's notices only
+    return sync_now(client).notices
 
 
 def web_items(page: Any) -> dict[str, str]:
@@ -137,3 +155,182 @@ def test_a_manifest_sealed_in_the_page_opens_in_python(page: Any) -> None:
     # THEN the CLI opens both to the same bodies
     assert m.open_manifest(KEY, SALT, m.root_id(REPLICA), out[0]) == body
     assert m.open_manifest(KEY, SALT, m.shard_id(REPLICA, "59"), out[1]) == SHARD
+
+
+# -- interop with the CLI ------------------------------------------------------------------------
+def manifest_items(pushes: list[dict[str, Any]]) -> list[str]:
+    return [i["id"] for p in pushes for i in p["items"] if i["id"].startswith(m.PREFIX)]
+
+
+def test_the_browsers_manifest_attests_its_items_at_a_cli_join_and_an_edit_costs_a_root_and_a_shard(
+    tmp_path: Path, web_server: Any, page: Any
+) -> None:
+    # GIVEN a vault made in the browser with three items, synced
+    page.evaluate(RECORD_PUSHES)
+    kit = page.evaluate(
+        """async (api) => { await nt2.createVault("pw-web");
+        for (const t of ["alpha", "beta", "gamma"]) await nt2.saveItem({title: t, body: t + " body"});
+        await nt2.enableSync(api); return (await nt2.exportKit()).text; }""",
+        web_server.url,
+    )
+    published = manifest_items(page.evaluate("() => window.pushes"))
+    replica = page.evaluate("() => core.vault.V.st.replicaId")
+    assert m.root_id(replica) == published[-1]  # the root last, after its shards
+    # WHEN the CLI joins a new vault from that kit
+    b, notices = cli_join(tmp_path / "b.sqlite3", json.loads(kit), "pw-web")
+    # THEN every item is attested by the browser's manifest, which opened and verified
+    assert notices == [], notices
+    assert m.unverified(b) == 0 and len(b.vault.get_items([i for i in ids_of(page).values()])) == 3
+    # WHEN the browser edits one item and syncs
+    page.evaluate("() => { window.pushes.length = 0; }")
+    ids = ids_of(page)
+    summary = page.evaluate(
+        "async (id) => { await nt2.saveItem({id, title: 'alpha', body: 'edited'}); return nt2.syncNow(); }", ids["alpha"]
+    )
+    # THEN it pushed the item, then exactly its root and the one shard the item is in
+    pushes = page.evaluate("() => window.pushes")
+    assert [len(p["items"]) for p in pushes] == [1, 2]
+    assert sorted(manifest_items(pushes)) == sorted([m.shard_id(replica, m.shard_of(ids["alpha"])), m.root_id(replica)])
+    assert summary["notices"] == []
+    # WHEN the CLI syncs (it applies the edit, verifies the new manifest, publishes a root)
+    assert cli_sync(b) == []
+    assert b.vault.get_items([ids["alpha"]])[ids["alpha"]].revision == 2
+    # THEN the browser's next sync brings only that root and publishes nothing back
+    page.evaluate("() => { window.pushes.length = 0; }")
+    again = page.evaluate("() => nt2.syncNow()")
+    assert again["notices"] == [] and page.evaluate("() => window.pushes") == []
+    assert cli_sync(b) == [] and m.unverified(b) == 0
+    b.close()
+    assert page.errors == []
+
+
+def test_the_clis_manifest_is_verified_when_the_browser_joins_and_pulls(tmp_path: Path, web_server: Any, page: Any) -> None:
+    # GIVEN a CLI vault with two items, synced (its manifest published)
+    a = tmp_path / "a.sqlite3"
+    ok(a, "init")
+    ok(a, "item", "add", "alpha", "--body", "one")
+    ok(a, "item", "add", "beta", "--body", "two")
+    ok(a, "sync", "enable", "--server", web_server.url)
+    # WHEN the browser joins from its kit
+    page.evaluate(RECORD_PUSHES)
+    joined = page.evaluate("async (kit) => nt2.joinFromKit(kit, 'pw-one')", json.dumps(ok(a, "kit")))
+    # THEN every item is attested (nothing named as unverified), and the browser published a
+    # root only (its view moved; it wrote nothing of its own)
+    assert joined["notices"] == []
+    assert web_items(page) == {"alpha": "one", "beta": "two"}
+    replica = page.evaluate("() => core.vault.V.st.replicaId")
+    assert manifest_items(page.evaluate("() => window.pushes")) == [m.root_id(replica)]
+    # WHEN the CLI edits and deletes, and the browser pulls
+    cli_ids = {i["title"]: i["id"] for i in ok(a, "item", "list")}
+    ok(a, "item", "edit", cli_ids["alpha"], "--body", "one, edited")
+    ok(a, "item", "rm", cli_ids["beta"])
+    pulled = page.evaluate("() => nt2.syncNow()")
+    # THEN the new manifest verifies in the browser, and the CLI sees the browser's root
+    assert pulled["notices"] == [] and web_items(page) == {"alpha": "one, edited"}
+    client = Client.open(a)
+    client.unlock("pw-one")
+    assert cli_sync(client) == [] and m.unverified(client) == 0
+    client.close()
+    assert page.errors == []
+
+
+# -- a lying server that a manifest exposes --------------------------------------------------------
+@pytest.fixture(scope="module")
+def proxy(server_factory: Any) -> Iterator[LyingProxy]:
+    """A server whose public URL is the proxy's (the CLI and the page both go through it)."""
+    proxy = LyingProxy(free_port())
+    server = server_factory(PUBLIC_API_URL=proxy.url)
+    proxy.start(server.url)
+    proxy.web = server.web_url()  # type: ignore[attr-defined]
+    yield proxy
+    proxy.stop()
+
+
+@pytest.fixture
+def lied_to(web_context: Any, proxy: LyingProxy, tmp_path: Path) -> Iterator[dict[str, Any]]:
+    """A CLI vault (alpha, beta) synced through the proxy, and a page on the proxy's origin."""
+    proxy.lie = None
+    a = tmp_path / "a.sqlite3"
+    ok(a, "init")
+    ok(a, "item", "add", "alpha", "--body", "one")
+    ok(a, "item", "add", "beta", "--body", "two")
+    ok(a, "sync", "enable", "--server", proxy.url)
+    client = Client.open(a)
+    client.unlock("pw-one")
+    ids = {i["title"]: i["id"] for i in ok(a, "item", "list")}
+    page = open_harness(web_context, proxy.web)  # type: ignore[attr-defined]
+    yield {"a": a, "cli": client, "ids": ids, "page": page, "kit": json.dumps(ok(a, "kit"))}
+    proxy.lie = None
+    client.close()
+    page.close()
+
+
+def serve(proxy: LyingProxy, fn: Any) -> None:
+    """Rewrite (or drop: fn returns None) the items of every pull page."""
+
+    def lie(method: str, path: str, answer: Any) -> Any:
+        if path == PULL and isinstance(answer, dict):
+            answer["items"] = [out for out in (fn(i) for i in answer.get("items", [])) if out is not None]
+        return answer
+
+    proxy.lie = lie
+
+
+def test_a_join_served_an_item_older_than_the_clis_manifest_attests_refuses_it(lied_to: dict[str, Any], proxy: LyingProxy) -> None:
+    # GIVEN alpha's first ciphertext, then an edit the CLI pushed and attested (revision 2)
+    alpha = lied_to["ids"]["alpha"]
+    old = lied_to["cli"].vault.get_items([alpha])[alpha].ciphertext
+    ok(lied_to["a"], "item", "edit", alpha, "--body", "one, edited")
+    cli_replica = lied_to["cli"].meta.replica_id
+    # WHEN the server replays the old ciphertext to a browser joining
+    serve(proxy, lambda i: {**i, "ciphertext": old} if i["id"] == alpha else i)
+    joined = lied_to["page"].evaluate("async (kit) => nt2.joinFromKit(kit, 'pw-one')", lied_to["kit"])
+    # THEN the browser refuses it in the CLI's words, and keeps only what is attested
+    assert (
+        f"The server served item {alpha} at revision 1, but device {cli_replica}'s manifest attests revision 2; "
+        "refusing it as a replay (the item stays as it was)."
+    ) in joined["notices"]
+    assert web_items(lied_to["page"]) == {"beta": "two"}
+    # WHEN the server is honest again THEN alpha stays unverified (as in the CLI: the pull
+    # passed it) until its next change, which arrives
+    proxy.lie = None
+    assert lied_to["page"].evaluate("() => nt2.syncNow()")["notices"] == []
+    assert lied_to["page"].evaluate(UNVERIFIED) == 1
+    ok(lied_to["a"], "item", "edit", alpha, "--body", "one, again")
+    assert lied_to["page"].evaluate("() => nt2.syncNow()")["notices"] == []
+    assert web_items(lied_to["page"]) == {"alpha": "one, again", "beta": "two"}
+    assert lied_to["page"].evaluate(UNVERIFIED) == 0
+    assert lied_to["page"].errors == []
+
+
+def test_a_withheld_change_and_a_deletion_served_live_are_named(lied_to: dict[str, Any], proxy: LyingProxy) -> None:
+    # GIVEN the browser joined honestly
+    page, ids, a = lied_to["page"], lied_to["ids"], lied_to["a"]
+    assert page.evaluate("async (kit) => nt2.joinFromKit(kit, 'pw-one')", lied_to["kit"])["notices"] == []
+    live_beta = lied_to["cli"].vault.get_items([ids["beta"]])[ids["beta"]].ciphertext
+    # WHEN the CLI edits alpha and deletes beta, and the server withholds alpha's edit and
+    # serves beta live (its old ciphertext) where it holds the deletion
+    ok(a, "item", "edit", ids["alpha"], "--body", "one, edited")
+    ok(a, "item", "rm", ids["beta"])
+
+    def lie(item: dict[str, Any]) -> dict[str, Any] | None:
+        if item["id"] == ids["alpha"]:
+            return None
+        if item["id"] == ids["beta"]:
+            return {**item, "deleted": False, "ciphertext": live_beta}
+        return item
+
+    serve(proxy, lie)
+    summary = page.evaluate("() => nt2.syncNow()")
+    proxy.lie = None
+    # THEN both are named in the CLI's words, and nothing of them was applied
+    replica = lied_to["cli"].meta.replica_id
+    assert (
+        f"The server served item {ids['beta']} at revision 1, but device {replica}'s manifest attests its deletion "
+        "at revision 2; refusing it as a replay (the item stays as it was)."
+    ) in summary["notices"]
+    withheld = [n for n in summary["notices"] if n.startswith("The server withheld 1 change(s)")]
+    assert withheld and ids["alpha"] in withheld[0] and "(a fork)" in withheld[0]
+    assert web_items(page) == {"alpha": "one", "beta": "two"}
+    assert page.evaluate(UNVERIFIED) == 2  # both attested at a later state than held
+    assert page.errors == []
