@@ -48,7 +48,9 @@ def js(page: Any, body: str, arg: dict[str, Any]) -> Any:
         "const f = await import('/js/core/manifest-format.js'); const {bytes, crypto: c} = core;"
         "const keys = await c.vaultKeys(bytes.fromHex(arg.key), bytes.fromHex(arg.salt));"
     )
-    return page.evaluate(f"async (arg) => {{ {prelude} {body} }}", {"key": KEY.hex(), "salt": SALT.hex(), **arg})
+    return page.evaluate(
+        f"async (arg) => {{ {prelude} {body} }}", {"key": KEY.hex(), "salt": SALT.hex(), **arg}
+    )
 
 
 def ok(vault: Path, *args: str, password: str = "pw-one", **env: str) -> Any:
@@ -132,7 +134,9 @@ def test_the_page_seals_and_opens_the_clis_manifest_vector(page: Any) -> None:
         ["item-1", 1, 1, 0, "00"],
     ],
 )
-def test_a_malformed_shard_sealed_by_python_is_refused_in_the_page(page: Any, entry: list[Any]) -> None:
+def test_a_malformed_shard_sealed_by_python_is_refused_in_the_page(
+    page: Any, entry: list[Any]
+) -> None:
     # GIVEN a shard the CLI seals with one bad entry WHEN the page opens it THEN it is refused
     sid = m.shard_id(REPLICA, "59")
     sealed = m.seal(KEY, SALT, sid, {**SHARD, "entries": [entry]})
@@ -185,12 +189,15 @@ def test_the_browsers_manifest_attests_its_items_at_a_cli_join_and_an_edit_costs
     page.evaluate("() => { window.pushes.length = 0; }")
     ids = ids_of(page)
     summary = page.evaluate(
-        "async (id) => { await nt2.saveItem({id, title: 'alpha', body: 'edited'}); return nt2.syncNow(); }", ids["alpha"]
+        "async (id) => { await nt2.saveItem({id, title: 'alpha', body: 'edited'}); return nt2.syncNow(); }",
+        ids["alpha"],
     )
     # THEN it pushed the item, then exactly its root and the one shard the item is in
     pushes = page.evaluate("() => window.pushes")
     assert [len(p["items"]) for p in pushes] == [1, 2]
-    assert sorted(manifest_items(pushes)) == sorted([m.shard_id(replica, m.shard_of(ids["alpha"])), m.root_id(replica)])
+    assert sorted(manifest_items(pushes)) == sorted(
+        [m.shard_id(replica, m.shard_of(ids["alpha"])), m.root_id(replica)]
+    )
     assert summary["notices"] == []
     # WHEN the CLI syncs (it applies the edit, verifies the new manifest, publishes a root)
     assert cli_sync(b) == []
@@ -204,7 +211,9 @@ def test_the_browsers_manifest_attests_its_items_at_a_cli_join_and_an_edit_costs
     assert page.errors == []
 
 
-def test_the_clis_manifest_is_verified_when_the_browser_joins_and_pulls(tmp_path: Path, web_server: Any, page: Any) -> None:
+def test_the_clis_manifest_is_verified_when_the_browser_joins_and_pulls(
+    tmp_path: Path, web_server: Any, page: Any
+) -> None:
     # GIVEN a CLI vault with two items, synced (its manifest published)
     a = tmp_path / "a.sqlite3"
     ok(a, "init")
@@ -213,7 +222,9 @@ def test_the_clis_manifest_is_verified_when_the_browser_joins_and_pulls(tmp_path
     ok(a, "sync", "enable", "--server", web_server.url)
     # WHEN the browser joins from its kit
     page.evaluate(RECORD_PUSHES)
-    joined = page.evaluate("async (kit) => nt2.joinFromKit(kit, 'pw-one')", json.dumps(ok(a, "kit")))
+    joined = page.evaluate(
+        "async (kit) => nt2.joinFromKit(kit, 'pw-one')", json.dumps(ok(a, "kit"))
+    )
     # THEN every item is attested (nothing named as unverified), and the browser published a
     # root only (its view moved; it wrote nothing of its own)
     assert joined["notices"] == []
@@ -270,13 +281,17 @@ def serve(proxy: LyingProxy, fn: Any) -> None:
 
     def lie(method: str, path: str, answer: Any) -> Any:
         if path == PULL and isinstance(answer, dict):
-            answer["items"] = [out for out in (fn(i) for i in answer.get("items", [])) if out is not None]
+            answer["items"] = [
+                out for out in (fn(i) for i in answer.get("items", [])) if out is not None
+            ]
         return answer
 
     proxy.lie = lie
 
 
-def test_a_join_served_an_item_older_than_the_clis_manifest_attests_refuses_it(lied_to: dict[str, Any], proxy: LyingProxy) -> None:
+def test_a_join_served_an_item_older_than_the_clis_manifest_attests_refuses_it(
+    lied_to: dict[str, Any], proxy: LyingProxy
+) -> None:
     # GIVEN alpha's first ciphertext, then an edit the CLI pushed and attested (revision 2)
     alpha = lied_to["ids"]["alpha"]
     old = lied_to["cli"].vault.get_items([alpha])[alpha].ciphertext
@@ -284,7 +299,9 @@ def test_a_join_served_an_item_older_than_the_clis_manifest_attests_refuses_it(l
     cli_replica = lied_to["cli"].meta.replica_id
     # WHEN the server replays the old ciphertext to a browser joining
     serve(proxy, lambda i: {**i, "ciphertext": old} if i["id"] == alpha else i)
-    joined = lied_to["page"].evaluate("async (kit) => nt2.joinFromKit(kit, 'pw-one')", lied_to["kit"])
+    joined = lied_to["page"].evaluate(
+        "async (kit) => nt2.joinFromKit(kit, 'pw-one')", lied_to["kit"]
+    )
     # THEN the browser refuses it in the CLI's words, and keeps only what is attested
     assert (
         f"The server served item {alpha} at revision 1, but device {cli_replica}'s manifest attests revision 2; "
@@ -303,10 +320,15 @@ def test_a_join_served_an_item_older_than_the_clis_manifest_attests_refuses_it(l
     assert lied_to["page"].errors == []
 
 
-def test_a_withheld_change_and_a_deletion_served_live_are_named(lied_to: dict[str, Any], proxy: LyingProxy) -> None:
+def test_a_withheld_change_and_a_deletion_served_live_are_named(
+    lied_to: dict[str, Any], proxy: LyingProxy
+) -> None:
     # GIVEN the browser joined honestly
     page, ids, a = lied_to["page"], lied_to["ids"], lied_to["a"]
-    assert page.evaluate("async (kit) => nt2.joinFromKit(kit, 'pw-one')", lied_to["kit"])["notices"] == []
+    assert (
+        page.evaluate("async (kit) => nt2.joinFromKit(kit, 'pw-one')", lied_to["kit"])["notices"]
+        == []
+    )
     live_beta = lied_to["cli"].vault.get_items([ids["beta"]])[ids["beta"]].ciphertext
     # WHEN the CLI edits alpha and deletes beta, and the server withholds alpha's edit and
     # serves beta live (its old ciphertext) where it holds the deletion
@@ -334,3 +356,84 @@ def test_a_withheld_change_and_a_deletion_served_live_are_named(lied_to: dict[st
     assert web_items(page) == {"alpha": "one", "beta": "two"}
     assert page.evaluate(UNVERIFIED) == 2  # both attested at a later state than held
     assert page.errors == []
+
+
+def test_a_join_whose_manifests_were_withheld_names_the_items_no_manifest_attests(
+    lied_to: dict[str, Any], proxy: LyingProxy
+) -> None:
+    # GIVEN the server withholds every manifest WHEN the browser joins
+    serve(proxy, lambda i: None if i["id"].startswith(m.PREFIX) else i)
+    joined = lied_to["page"].evaluate(
+        "async (kit) => nt2.joinFromKit(kit, 'pw-one')", lied_to["kit"]
+    )
+    # THEN it says so, in the CLI's words, and keeps the items as served
+    assert [
+        n
+        for n in joined["notices"]
+        if n.startswith("2 item(s) could not be verified against any device's manifest")
+    ]
+    assert web_items(lied_to["page"]) == {"alpha": "one", "beta": "two"}
+
+
+def test_an_older_root_replayed_is_ignored_and_named(
+    lied_to: dict[str, Any], proxy: LyingProxy
+) -> None:
+    # GIVEN the browser joined (and the server kept the CLI's first root)
+    page, ids, a = lied_to["page"], lied_to["ids"], lied_to["a"]
+    roots: dict[str, Any] = {}
+    replica = lied_to["cli"].meta.replica_id
+
+    def keep(item: dict[str, Any]) -> dict[str, Any]:
+        if item["id"] == m.root_id(replica):
+            roots.setdefault("first", item)
+        return item
+
+    serve(proxy, keep)
+    assert (
+        page.evaluate("async (kit) => nt2.joinFromKit(kit, 'pw-one')", lied_to["kit"])["notices"]
+        == []
+    )
+    ok(a, "item", "edit", ids["alpha"], "--body", "edited")
+    assert page.evaluate("() => nt2.syncNow()")["notices"] == []  # the CLI's second root, seen
+    ok(a, "item", "edit", ids["alpha"], "--body", "edited again")
+    # WHEN the server serves the first root again in place of the third
+    first = roots["first"]
+    serve(
+        proxy, lambda i: {**i, "ciphertext": first["ciphertext"]} if i["id"] == first["id"] else i
+    )
+    notices = page.evaluate("() => nt2.syncNow()")["notices"]
+    # THEN the browser ignores it and says so, as the CLI does
+    counter = m.open_manifest(
+        lied_to["cli"].require_keys().data_key,
+        lied_to["cli"].salt,
+        first["id"],
+        first["ciphertext"],
+    )["counter"]
+    assert (
+        f"The server replayed an older manifest of device {replica} (number {counter}; this device has seen {counter + 1}); it was ignored."
+        in notices
+    )
+
+
+def test_republish_all_reseals_every_shard_and_the_root(
+    tmp_path: Path, web_server: Any, page: Any
+) -> None:
+    # GIVEN a browser vault of five items, synced
+    page.evaluate(RECORD_PUSHES)
+    kit = page.evaluate(
+        """async (api) => { await nt2.createVault("pw-web");
+        for (const t of ["a", "b", "c", "d", "e"]) await nt2.saveItem({title: t, body: t});
+        await nt2.enableSync(api); return (await nt2.exportKit()).text; }""",
+        web_server.url,
+    )
+    first = manifest_items(page.evaluate("() => window.pushes"))
+    page.evaluate("() => { window.pushes.length = 0; }")
+    # WHEN it republishes everything (what a re-key does)
+    pushed = page.evaluate("async () => (await import('/js/core/manifests.js')).republishAll()")
+    # THEN the same shards and the root went out again, and the CLI verifies them all
+    assert pushed == len(first) and sorted(
+        manifest_items(page.evaluate("() => window.pushes"))
+    ) == sorted(first)
+    client, notices = cli_join(tmp_path / "b.sqlite3", json.loads(kit), "pw-web")
+    assert notices == [] and m.unverified(client) == 0
+    client.close()
