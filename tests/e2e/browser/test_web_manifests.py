@@ -13,10 +13,11 @@ from typing import Any
 
 import pytest
 
+from chalicelib.shared.encoding import b64url_decode, b64url_encode
 from nt2sync import manifests as m
 from nt2sync.engine import Client
 from nt2sync.sync import sync_now
-from tests.e2e.browser.web_harness import open_harness, web_context
+from tests.e2e.browser.web_harness import evaluate_error, open_harness, web_context
 from tests.e2e.client_cli import run
 from tests.e2e.conftest import free_port
 from tests.support.lying_proxy import LyingProxy
@@ -437,3 +438,95 @@ def test_republish_all_reseals_every_shard_and_the_root(
     client, notices = cli_join(tmp_path / "b.sqlite3", json.loads(kit), "pw-web")
     assert notices == [] and m.unverified(client) == 0
     client.close()
+
+
+def test_an_altered_manifest_is_ignored_as_if_withheld_and_named(
+    lied_to: dict[str, Any], proxy: LyingProxy
+) -> None:
+    # GIVEN the server flips a bit of the CLI's root WHEN the browser joins
+    replica = lied_to["cli"].meta.replica_id
+
+    def flip(item: dict[str, Any]) -> dict[str, Any]:
+        if item["id"] == m.root_id(replica):
+            raw = bytearray(b64url_decode(item["ciphertext"]))
+            raw[-1] ^= 1
+            return {**item, "ciphertext": b64url_encode(bytes(raw))}
+        return item
+
+    serve(proxy, flip)
+    joined = lied_to["page"].evaluate(
+        "async (kit) => nt2.joinFromKit(kit, 'pw-one')", lied_to["kit"]
+    )
+    # THEN the join goes on, the root is ignored and named in the CLI's words
+    assert (
+        f"The server sent device {replica}'s manifest ({m.root_id(replica)}) altered, from another vault or under "
+        "an older key; it was ignored, and what it attests is not verified."
+    ) in joined["notices"]
+    assert web_items(lied_to["page"]) == {"alpha": "one", "beta": "two"}
+
+
+def test_a_push_the_server_accepted_and_never_returns_is_caught_by_a_spot_check(
+    web_context: Any, proxy: LyingProxy
+) -> None:
+    # GIVEN a browser vault synced through the proxy (the watermark at the head)
+    proxy.lie = None
+    page = open_harness(web_context, proxy.web)  # type: ignore[attr-defined]
+    item = page.evaluate(
+        """async (api) => { await nt2.createVault("pw-web"); const id = await nt2.saveItem({title: "a", body: "1"});
+        await nt2.enableSync(api); return id; }""",
+        proxy.url,
+    )
+    # WHEN it pushes an edit (the only write since its watermark) and the server hides it
+    serve(proxy, lambda i: None if i["id"] == item else i)
+    summary = page.evaluate(
+        "async (id) => { await nt2.saveItem({id, title: 'a', body: '2'}); return nt2.syncNow(); }",
+        item,
+    )
+    proxy.lie = None
+    # THEN the spot check names it, in the CLI's words
+    assert (
+        f"The server accepted 1 change(s) from this device but never returned them ({item}): it may have dropped "
+        "them; they are still here. If this repeats, do not trust this server with your changes."
+    ) in summary["notices"]
+    page.close()
+
+
+def test_a_push_conflict_answered_with_an_older_item_than_attested_is_refused(
+    lied_to: dict[str, Any], proxy: LyingProxy
+) -> None:
+    # GIVEN the browser joined; the CLI edits alpha (revision 2, attested) and the server
+    # withholds that edit from the browser, but not the CLI's manifest
+    page, ids, a = lied_to["page"], lied_to["ids"], lied_to["a"]
+    alpha = ids["alpha"]
+    old = lied_to["cli"].vault.get_items([alpha])[alpha].ciphertext
+    page.evaluate("async (kit) => nt2.joinFromKit(kit, 'pw-one')", lied_to["kit"])
+    ok(a, "item", "edit", alpha, "--body", "one, edited")
+    serve(proxy, lambda i: None if i["id"] == alpha else i)
+    page.evaluate("() => nt2.syncNow()")
+
+    # WHEN the browser edits alpha too, and the server answers its push's conflict with the
+    # old revision as the current one
+    def lie(method: str, path: str, answer: Any) -> Any:
+        if path == "/api/sync/push" and isinstance(answer, dict):
+            for result in answer.get("results", []):
+                if (
+                    result.get("status") == "conflict"
+                    and (result.get("current") or {}).get("id") == alpha
+                ):
+                    result["current"] = {**result["current"], "ciphertext": old, "deleted": False}
+        return answer
+
+    proxy.lie = lie
+    out = evaluate_error(
+        page,
+        "(id) => nt2.saveItem({id, title: 'alpha', body: 'mine'}).then(() => nt2.syncNow())",
+        alpha,
+    )
+    proxy.lie = None
+    # THEN the batch is refused in the CLI's words (the sentence the CLI raises there)
+    replica = lied_to["cli"].meta.replica_id
+    assert out["code"] == "rollback"
+    assert out["message"] == (
+        f"The server served item {alpha} at revision 1, but device {replica}'s manifest attests revision 2; "
+        "refusing it as a replay (the item stays as it was). Nothing was changed locally."
+    )

@@ -186,6 +186,8 @@ async function join(server, keyDid, password, onProgress, { kitSaltHex = null, k
   await vault.install(rec, keys, seed, keyDid, vault.freshState(deviceName));
   useApi(api);
   try {
+    // The first pull checks what the manifests attest as the CLI's join does: an item served
+    // older than attested is refused, and the items no manifest attests are named (notices).
     return await syncNow(onProgress);
   } catch (err) {
     vault.lock();
