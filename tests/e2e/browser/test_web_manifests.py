@@ -530,3 +530,26 @@ def test_a_push_conflict_answered_with_an_older_item_than_attested_is_refused(
         f"The server served item {alpha} at revision 1, but device {replica}'s manifest attests revision 2; "
         "refusing it as a replay (the item stays as it was). Nothing was changed locally."
     )
+
+
+def test_a_push_of_several_batches_is_attested_whole(
+    tmp_path: Path, web_server: Any, page: Any
+) -> None:
+    # GIVEN 1 200 items, pushed in three batches, then one published manifest
+    page.evaluate(RECORD_PUSHES)
+    kit = page.evaluate(
+        """async (api) => { await nt2.createVault("pw-web");
+        await core.vault.addItemsBulk(Array.from({length: 1200}, (_, i) => ({title: "n" + i, body: "b" + i})));
+        await nt2.enableSync(api); return (await nt2.exportKit()).text; }""",
+        web_server.url,
+    )
+    pushes = page.evaluate("() => window.pushes.map((p) => p.items.map((i) => i.id))")
+    assert [len(p) for p in pushes[:3]] == [500, 500, 200] and len(pushes) == 4
+    replica = page.evaluate("() => core.vault.V.st.replicaId")
+    shards = sorted({m.shard_of(i) for p in pushes[:3] for i in p})
+    # every shard its items fall in, then the root
+    assert pushes[3] == [m.shard_id(replica, s) for s in shards] + [m.root_id(replica)]
+    # WHEN the CLI joins THEN it verifies every item against the browser's manifest
+    client, notices = cli_join(tmp_path / "b.sqlite3", json.loads(kit), "pw-web")
+    assert notices == [] and m.unverified(client) == 0 and client.vault.count_live() == 1200
+    client.close()

@@ -1,6 +1,7 @@
 // Push and pull (PROTOCOL §5), as nt2sync/sync.py: dirty items out in batches of 500 whose
 // batchId is stored (sealed) before sending, server pages verified item by item (tampering,
-// rollback, sealed deletions) before a page's single transaction.
+// rollback, sealed deletions) before a page's single transaction. Manifests (manifests.js):
+// each page's checked first, the end of a pull checked whole, this device's published last.
 import * as c from "./crypto.js";
 import * as manifests from "./manifests.js";
 import * as merge from "./merge.js";
