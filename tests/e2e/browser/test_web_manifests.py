@@ -553,3 +553,46 @@ def test_a_push_of_several_batches_is_attested_whole(
     client, notices = cli_join(tmp_path / "b.sqlite3", json.loads(kit), "pw-web")
     assert notices == [] and m.unverified(client) == 0 and client.vault.count_live() == 1200
     client.close()
+
+
+def test_a_forked_root_of_another_device_is_named_three_ways(
+    lied_to: dict[str, Any], proxy: LyingProxy
+) -> None:
+    # GIVEN the browser joined (its root 1) and edited (its root 2), and the CLI synced that
+    # (its root 2, which saw the browser's root 2)
+    page, ids, cli = lied_to["page"], lied_to["ids"], lied_to["cli"]
+    page.evaluate("async (kit) => nt2.joinFromKit(kit, 'pw-one')", lied_to["kit"])
+    page.evaluate(
+        "async (id) => { await nt2.saveItem({id, title: 'beta', body: 'web'}); return nt2.syncNow(); }",
+        ids["beta"],
+    )
+    assert cli_sync(cli) == []
+    me, other = page.evaluate("() => core.vault.V.st.replicaId"), cli.meta.replica_id
+    key, salt, rid = cli.require_keys().data_key, cli.salt, m.root_id(other)
+
+    # WHEN the server serves, as the CLI's root 2, one a forked device wrote: another chain,
+    # and a view that saw another version of the browser's root 1 and never its root 2
+    def fork(item: dict[str, Any]) -> dict[str, Any]:
+        if item["id"] != rid:
+            return item
+        body = m.open_manifest(key, salt, rid, item["ciphertext"])
+        body.update(prev="00" * 32, seen={me: [1, "ab" * 32]})
+        return {**item, "ciphertext": m.seal(key, salt, rid, body)}
+
+    serve(proxy, fork)
+    notices = page.evaluate("() => nt2.syncNow()")["notices"]
+    proxy.lie = None
+    # THEN the browser names the fork each way, in the CLI's words
+    advice = (
+        "The server is withholding or replaying changes; compare `nt2sync vault fingerprint` on your devices "
+        "and do not trust this server until they agree."
+    )
+    head = f"Your devices were shown different versions of the vault (a fork): device {other}'s manifest"
+    assert f"{head} number 2 does not follow 1. {advice}" in notices
+    assert f"{head} saw this device's manifest 1 in another version. {advice}" in notices
+    hid = [
+        n
+        for n in notices
+        if n.startswith(f"The server hid this device's changes from device {other}")
+    ]
+    assert hid and "passed this device's manifest 2 without receiving it (it saw 1)" in hid[0]
