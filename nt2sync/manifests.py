@@ -388,6 +388,9 @@ def republish_all(client: Client) -> None:
             (me,),
         )
         conn.execute("INSERT OR IGNORE INTO manifest_flags (name) VALUES ('root')")
+        # roots sealed under the old key open nowhere any more, so no device can claim to
+        # have seen them: they stop counting in the "hid this device's changes" check
+        conn.execute("UPDATE manifest_roots SET version = NULL WHERE replica = ?", (me,))
 
 
 def _revision(client: Client, row: ItemRow) -> int:

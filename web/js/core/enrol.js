@@ -9,6 +9,8 @@ import { Nt2Error } from "./errors.js";
 import { fromHex, hex } from "./bytes.js";
 import { checkAudience, connection, dropConnection, openSession, proof, useApi, call } from "./session.js";
 import { syncNow } from "./sync.js";
+import * as manifests from "./manifests.js";
+import { isReserved } from "./reserved.js";
 import * as vault from "./vault.js";
 
 const lied = (m) => new Nt2Error("server_lied", m);
@@ -33,10 +35,12 @@ export async function enableSync(serverUrl, onProgress = null, { deviceName = nu
   if (!escrow || escrow.saltHex !== v.rec.saltHex) throw lied("The server holds another salt for this vault than its own; nothing was changed.");
   const rec = { ...v.rec, serverUrl: server, syncEnabled: true };
   if (v.rec.serverUrl && v.rec.serverUrl !== server) {
-    // another server: forget server versions, every live item is dirty again
+    // another server: forget server versions, every live item is dirty again, and the old
+    // server's manifests attest nothing here (this device's own is rebuilt as it pushes)
+    const remove = manifests.reset();
     const rows = [];
-    const remove = [];
     for (const row of v.rows.values()) {
+      if (isReserved(row.id)) continue;
       if (row.deleted) remove.push(row.id);
       else rows.push({ ...row, version: 0, dirty: true });
     }
@@ -182,6 +186,8 @@ async function join(server, keyDid, password, onProgress, { kitSaltHex = null, k
   await vault.install(rec, keys, seed, keyDid, vault.freshState(deviceName));
   useApi(api);
   try {
+    // The first pull checks what the manifests attest as the CLI's join does: an item served
+    // older than attested is refused, and the items no manifest attests are named (notices).
     return await syncNow(onProgress);
   } catch (err) {
     vault.lock();

@@ -1,5 +1,5 @@
-// Item ids the client keeps for itself (per-device signed manifests, h-manifests): synced
-// and preserved like any item, never listed, edited or deleted by a person.
+// Item ids the client keeps for itself (per-device sealed manifests, manifests.js): synced
+// by their own module, never listed, edited, deleted, backed up or pushed as items.
 // The prefix is nt2sync/manifests.py's RESERVED (manifests are `nt2.manifest:<replica>:…`).
 export const RESERVED_PREFIXES = ["nt2."];
 

@@ -12,13 +12,18 @@ import { connection, openSession, proof, rotateMessage, setRotationFinisher, rev
 import * as vault from "./vault.js";
 import * as rekey from "./rekey.js";
 import { dirtyRows, setRekeyFinisher, syncOnce } from "./sync.js";
+import * as manifests from "./manifests.js";
 
 const MAX_ROUNDS = 8; // syncs before giving up on a server that keeps serving old-key items
 
-// Where this device's own manifests must be republished after its data key changed (a re-key
-// made here, or adopted): manifests sealed under the old key no longer open anywhere. The
-// browser does not publish manifests yet; this is the one place to call that from.
-export async function afterKeyChange() {}
+// This device's own manifests are republished after its data key changed (a re-key made
+// here, or adopted): manifests sealed under the old key no longer open anywhere. Its own
+// manifest rows are still under the old key (reserved rows are never re-sealed): after a
+// reload they open only with the retired key.
+export async function afterKeyChange() {
+  const v = vault.requireUnlocked();
+  await manifests.republishAll({ previousKeys: v.retired?.[0] ?? null });
+}
 
 export async function changePassword(oldPassword, newPassword, { rekey: rekeying = true, iterations = null } = {}) {
   let v = vault.requireUnlocked();

@@ -1,7 +1,9 @@
 // Push and pull (PROTOCOL §5), as nt2sync/sync.py: dirty items out in batches of 500 whose
 // batchId is stored (sealed) before sending, server pages verified item by item (tampering,
-// rollback, sealed deletions) before a page's single transaction.
+// rollback, sealed deletions) before a page's single transaction. Manifests (manifests.js):
+// each page's checked first, the end of a pull checked whole, this device's published last.
 import * as c from "./crypto.js";
+import * as manifests from "./manifests.js";
 import * as merge from "./merge.js";
 import { Nt2Error } from "./errors.js";
 import { hex, randomBytes } from "./bytes.js";
@@ -39,13 +41,14 @@ export async function syncNow(onProgress = null) {
 }
 
 export async function syncOnce(onProgress = null) {
-  const summary = { pushed: 0, pulled: 0, conflicts: 0 };
+  const summary = { pushed: 0, pulled: 0, conflicts: 0, notices: [] };
   await push(summary, onProgress);
   await pull(summary, onProgress);
   if (dirtyRows(1).length) await push(summary, onProgress);
+  await manifests.publish(); // only when this sync gave it something new to attest
   V.st.lastSyncAt = now();
   await persist();
-  summary.notices = takeNotices();
+  summary.notices.push(...takeNotices());
   return summary;
 }
 
@@ -72,13 +75,14 @@ export async function push(summary, onProgress) {
   for (const row of V.rows.values()) if (row.dirty && !isReserved(row.id)) total++;
   if (total === 0 && !V.st.pendingBatch) return;
   let done = 0;
+  const skipped = []; // accepted writes the watermark moved past
   report(onProgress, "push", 0, total);
   for (let rounds = 1; ; rounds++) {
     if (rounds > Math.floor(total / PUSH_BATCH) + 50) throw new Nt2Error("conflict_loop", "Sync keeps conflicting with another device; try again.");
     let batch = V.st.pendingBatch;
     if (!batch) {
       const rows = dirtyRows(PUSH_BATCH);
-      if (!rows.length) return;
+      if (!rows.length) return manifests.spotCheck(skipped, summary); // a few, for the whole push
       batch = { batchId: "b-" + hex(randomBytes(16)), items: rows.map(wireItem) };
       V.st.pendingBatch = batch;
       await persist(); // stored before sending: a retry after a crash reuses the batchId
@@ -94,7 +98,7 @@ export async function push(summary, onProgress) {
       }
       throw err;
     }
-    await applyPush(batch, response, summary);
+    skipped.push(...(await applyPush(batch, response, summary)));
     done += batch.items.length;
     report(onProgress, "push", Math.min(done, total), total);
   }
@@ -133,7 +137,9 @@ async function applyPush(batch, response, summary) {
       else checked.push(null);
     } else checked.push(null);
   }
+  await manifests.refuseStaleCurrents(items, results, checked);
   const staged = new Map();
+  const accepted = [];
   const copies = [];
   let conflicts = 0;
   for (let i = 0; i < items.length; i++) {
@@ -150,6 +156,7 @@ async function applyPush(batch, response, summary) {
         row.revFloor = local.revision + (local.deleted ? 1 : 0);
       }
       staged.set(row.id, row);
+      accepted.push({ id: row.id, version: row.version, row: unchanged ? row : null, ciphertext: sent.ciphertext ?? "" });
     } else if (result.current === null || result.current === undefined) {
       staged.set(local.id, { ...local, version: 0 }); // the server never had it: push again from 0
     } else if (!result.current.deleted && (result.current.ciphertext === null || result.current.ciphertext === undefined)) {
@@ -162,10 +169,12 @@ async function applyPush(batch, response, summary) {
     }
   }
   summary.conflicts += conflicts;
+  await manifests.noteAccepted(accepted, { echo: !contiguous });
   if (contiguous) V.st.watermark = head;
   V.st.pendingBatch = null;
   await persist({ rows: [...staged.values(), ...copies] });
   if (conflicts || copies.length) emitChange({ local: false, ids: [...staged.keys(), ...copies.map((r) => r.id)] });
+  return contiguous ? accepted.map((a) => [a.id, a.version]) : [];
 }
 
 // -- pull ------------------------------------------------------------------------------------
@@ -174,6 +183,7 @@ export async function pull(summary, onProgress) {
   let resynced = false;
   let ahead = null; // {since, promise}: the next page, requested while this one is applied
   let done = 0;
+  manifests.beginPull();
   report(onProgress, "pull", 0, null);
   for (;;) {
     let page;
@@ -207,47 +217,39 @@ export async function pull(summary, onProgress) {
     report(onProgress, "pull", done, more ? null : done);
     if (changed.length) emitChange({ local: false, ids: changed });
     since = watermark;
-    if (!more) return;
+    if (!more) return manifests.endPull(watermark, summary);
   }
 }
 
 async function applyPage(items, watermark, summary) {
+  const man = await manifests.takePage(items); // the page's manifests, opened and checked first
   const checked = [];
   for (const remote of items) {
     // every check before any write: a bad page changes nothing
     const local = V.rows.get(remote.id) ?? null;
-    if (local && remote.version <= local.version) checked.push(null);
-    else if (isReserved(remote.id)) checked.push(RESERVED);
+    if (isReserved(remote.id)) checked.push(null); // manifests are man's; never an item
+    else if (local && remote.version <= local.version) checked.push(null);
     else if (remote.deleted) checked.push(verifyDeletion(remote, local));
     else checked.push(verifyRemote(remote, local));
   }
+  await manifests.refuseStale(items, checked, man); // below its attestation: refused on its own
   const staged = new Map();
   const copies = [];
   for (let i = 0; i < items.length; i++) {
     const remote = items[i];
     const local = staged.get(remote.id) ?? V.rows.get(remote.id) ?? null;
     if (checked[i] === null) continue;
-    if (checked[i] === RESERVED) {
-      staged.set(remote.id, reservedRow(remote));
-      continue;
-    }
+    manifests.noteBefore(remote.id, local);
     const { stored, copy, conflict } = await applyRemote(remote, checked[i], local);
     summary.conflicts += conflict;
     if (stored) staged.set(stored.id, stored);
     if (copy) copies.push(copy);
   }
+  const kept = manifests.storePage(man, items, staged.size > 0);
   V.st.watermark = watermark;
-  await persist({ rows: [...staged.values(), ...copies] });
+  await persist({ rows: [...staged.values(), ...copies, ...kept] });
   summary.pulled += items.length;
   return [...staged.keys(), ...copies.map((r) => r.id)];
-}
-
-// Another device's manifest (h-manifests: sealed with its own associated data, verified by
-// the CLI): kept as the server sent it, so nothing of it is lost, never shown or pushed.
-const RESERVED = Symbol("reserved");
-
-function reservedRow(remote) {
-  return { id: remote.id, version: remote.version, dirty: false, deleted: Boolean(remote.deleted), ciphertext: remote.ciphertext ?? null, revision: 0, revFloor: 0, updatedAt: 0 };
 }
 
 // -- one server item -------------------------------------------------------------------------
