@@ -1,7 +1,7 @@
 // /settings/vault/premium: NT² Premium status (§9), promo codes, the Lemon Squeezy checkout.
 import * as nt2 from "../../nt2.js";
 import { busy, field, h, messageLine, statusList, when } from "../dom.js";
-import { messageOf } from "../errors.js";
+import { codeOf, messageOf } from "../errors.js";
 import { card, settingsFrame } from "./shell.js";
 
 const SOURCES = { subscription: "Subscription (Lemon Squeezy)", promo: "Promo code", dev: "Development server" };
@@ -20,6 +20,13 @@ export function premiumRows(p) {
     ["Source", p.source ? SOURCES[p.source] || String(p.source) : "None yet"],
     ["Expires", p.active ? when(p.expiresAt, "Does not expire") : "—"],
   ];
+}
+
+// The server answers 503 with an hour's Retry-After when no checkout is configured: that is
+// a fact about the server, not a busy moment, so "try again in a minute" would mislead.
+function checkoutMessage(err) {
+  if (codeOf(err) === "unavailable" && err.retryAfter >= 600) return "This server has no Lemon Squeezy checkout set up: ask its operator, or redeem a promo code above.";
+  return messageOf(err);
 }
 
 export default {
@@ -82,7 +89,7 @@ export default {
           checkoutStatus.show("Checkout link ready: it opens Lemon Squeezy in a new tab. Come back here and reload the status once paid.");
           link.focus();
         } catch (err) {
-          checkoutStatus.show(messageOf(err), "error");
+          checkoutStatus.show(checkoutMessage(err), "error");
         }
       }),
     );
