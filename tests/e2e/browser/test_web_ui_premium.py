@@ -73,7 +73,9 @@ def test_premium_required_redeem_a_code_and_open_the_checkout(
         "Yes, to register, push and upload attachments"
     )
     expect(status_value(page, "Source")).to_have_text("None yet")
-    expect(page.get_by_text("Premium is required before enabling cloud sync")).to_be_visible()
+    expect(
+        page.get_by_text("This server requires Premium before cloud sync can be enabled")
+    ).to_be_visible()
     shot(page, "premium")
 
     # WHEN an unknown promo code is redeemed THEN it says so and nothing changes
@@ -92,6 +94,7 @@ def test_premium_required_redeem_a_code_and_open_the_checkout(
     expect(status_value(page, "Plan")).to_have_text("NT² Premium: active")
     expect(status_value(page, "Source")).to_have_text("Promo code")
     expect(status_value(page, "Expires")).not_to_have_text("Does not expire")
+    expect(page.get_by_text("Cloud sync is available to this vault.")).to_be_visible()
     expect(page.get_by_label("Promo code", exact=True)).to_have_value("")
     # AND a reload of the status (the server's word) agrees
     page.get_by_role("button", name="Refresh status").click()

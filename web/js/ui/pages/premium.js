@@ -43,8 +43,9 @@ export default {
 
     function show(p) {
       statusBox.replaceChildren(statusList(premiumRows(p), "Premium status"));
-      const needed = p.source !== "dev" && !p.active;
-      statusBox.append(h("p", { class: "hint" }, p.source === "dev" ? "Development servers open sync to everyone: production requires Premium." : needed ? "Premium is required before enabling cloud sync in production." : "Cloud sync is available to this vault."));
+      // `required` is the server's word: a server with Premium off needs none, active or not.
+      const needed = p.source !== "dev" && p.required && !p.active;
+      statusBox.append(h("p", { class: "hint" }, p.source === "dev" ? "Development servers open sync to everyone: production requires Premium." : needed ? "This server requires Premium before cloud sync can be enabled: redeem a promo code or subscribe below." : "Cloud sync is available to this vault."));
     }
 
     async function load() {
