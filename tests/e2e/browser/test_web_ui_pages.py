@@ -5,6 +5,7 @@ real browser against the real local server behind tests/support/lying_proxy.py."
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.e2e.browser.web_harness import open_harness, web_context
-from tests.e2e.browser.web_ui import heading, open_app, shot
+from tests.e2e.browser.web_ui import go, heading, open_app, said, shot
 from tests.e2e.conftest import free_port
 from tests.support.lying_proxy import LyingProxy
 
@@ -201,4 +202,111 @@ def test_every_refusal_has_its_own_sentence_and_keeps_nothing(
         f"This web client can reach only its own server, {honest.url}: set up with that "
         "server, or use the nt2sync CLI for http://127.0.0.1:9.",
     )
+    assert [e for e in page_errors if not e.startswith("csp:")] == []
+
+
+def import_backup(page: Any, path: Path, *, restore: bool = False) -> None:
+    page.get_by_label("Backup file").set_input_files(str(path))
+    page.get_by_label("Restore deleted items").set_checked(restore)
+    page.get_by_role("button", name="Import backup").click()
+
+
+def to_recovery(page: Any) -> None:
+    go(page, "Settings", "Vault & sync")
+    go(page, "Recovery & backup", "Recovery kit and backups")
+
+
+def titles_shown(page: Any) -> list[str]:
+    """The vault page's item titles (reached through the app's links: a reload locks)."""
+    go(page, "Vault", "Vault")
+    titles = page.locator(".items li.item .item-title")
+    expect(titles.first).to_be_visible()
+    return sorted(titles.evaluate_all("(els) => els.map((el) => el.firstChild.textContent)"))
+
+
+def test_a_backup_exported_in_one_browser_restores_items_in_another(
+    new_page: Any,
+    honest: LyingProxy,
+    source: dict[str, Any],
+    web_context: Any,
+    page_errors: list,
+    tmp_path: Path,
+) -> None:
+    # GIVEN a browser set up from the kit, with alpha and beta
+    a = setup_page(new_page, honest)
+    a.get_by_label("Setup kit", exact=True).fill(source["kit"])
+    submit(a)
+    heading(a, "Vault")
+    # WHEN it downloads a backup from the recovery page
+    to_recovery(a)
+    with a.expect_download() as download:
+        a.get_by_role("button", name="Download backup (.nt2backup)").click()
+    name = download.value.suggested_filename
+    assert re.fullmatch(r"nt2-\d{4}-\d{2}-\d{2}\.nt2backup", name), name
+    backup = tmp_path / name
+    download.value.save_as(backup)
+    # THEN the file is an encrypted .nt2backup of this vault (no title in clear)
+    doc = json.loads(backup.read_text())
+    assert doc["format"] == "nt2backup" and doc["keyDid"] == source["keyDid"]
+    assert "alpha" not in backup.read_text() and "first note" not in backup.read_text()
+    expect(a.get_by_role("status").filter(has_text="Backup downloaded as")).to_have_text(
+        f"Backup downloaded as {name} ({backup.stat().st_size} bytes, encrypted)."
+    )
+    # WHEN alpha is then deleted (and the deletion synced)
+    go(a, "Vault", "Vault")
+    a.get_by_role("button", name="Delete alpha").click()
+    a.get_by_role("dialog").get_by_role("button", name="Delete").click()
+    expect(a.get_by_role("list", name="Items (1)")).to_be_visible()
+    go(a, "Settings", "Vault & sync")
+    go(a, "Cloud sync", "Cloud sync")
+    a.get_by_role("button", name="Sync now").click()
+    expect(a.get_by_role("status").filter(has_text="Sync complete:")).to_be_visible()
+    # AND another browser joins the vault: it has beta only
+    b = setup_page(new_page, honest)
+    by_server(b, source["keyDid"])
+    submit(b)
+    heading(b, "Vault")
+    expect(b.get_by_role("list", name="Items (1)")).to_be_visible()
+    to_recovery(b)
+
+    # WHEN damaged files are imported THEN each says why and nothing is imported
+    damaged = tmp_path / "damaged.nt2backup"
+    payload = doc["payload"]
+    flipped = payload[:-5] + ("A" if payload[-5] != "A" else "B") + payload[-4:]
+    damaged.write_text(json.dumps({**doc, "payload": flipped}))
+    import_backup(b, damaged)
+    said(
+        b,
+        "This backup was altered (its header does not belong to its contents) or was made "
+        "under another data key; nothing was imported.",
+    )
+    truncated = tmp_path / "truncated.nt2backup"
+    truncated.write_bytes(backup.read_bytes()[:100])
+    import_backup(b, truncated)
+    said(b, "This is not a readable .nt2backup file.")
+    stranger = open_harness(web_context, honest.web_url())  # type: ignore[attr-defined]
+    foreign = tmp_path / "other-vault.nt2backup"
+    foreign.write_text(
+        stranger.evaluate(
+            """async () => { await nt2.createVault("another password");
+            await nt2.saveItem({title: "theirs", body: "not yours"});
+            return new TextDecoder().decode(await nt2.exportBackup()); }"""
+        )
+    )
+    stranger.close()
+    import_backup(b, foreign, restore=True)
+    said(b, "This backup belongs to another vault; nothing was imported.")
+    assert titles_shown(b) == ["beta"]
+
+    # WHEN the real backup is imported, deletions kept THEN alpha stays deleted
+    to_recovery(b)
+    import_backup(b, backup)
+    said(b, "Backup imported: 0 items added or updated, 2 kept as they were.")
+    assert titles_shown(b) == ["beta"]
+    # WHEN it is imported with "Restore deleted items" THEN alpha is back, with its note
+    to_recovery(b)
+    import_backup(b, backup, restore=True)
+    said(b, "Backup imported: 1 item added or updated, 1 kept as they were.")
+    assert titles_shown(b) == ["alpha", "beta"]
+    expect(b.get_by_text("first note")).to_be_visible()
     assert [e for e in page_errors if not e.startswith("csp:")] == []
