@@ -1,0 +1,163 @@
+"""A keyboard-only walk through the web client: create a vault, add an item, enable cloud sync,
+then Enrolled devices and Recovery, with Tab, Shift+Tab, Enter and Space only (no click, no
+fill: text is typed into whatever has the focus). On every page each control is reached by
+Tab in document order, and the focused control shows a visible focus ring."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.e2e.browser.web_ui import PASSWORD, heading, said, status_value
+
+pytestmark = pytest.mark.e2e
+
+# What a person can operate: the elements Tab must reach (hidden and disabled ones aside).
+CONTROLS = """() => [...document.querySelectorAll(
+  "a[href], button, input, select, textarea, summary, [tabindex]:not([tabindex='-1'])")]
+  .filter((el) => !el.disabled && el.getClientRects().length > 0
+    && getComputedStyle(el).visibility !== "hidden")"""
+
+# The focused element, named as a person hears it, and whether its focus ring shows.
+FOCUSED = """() => {
+  const el = document.activeElement;
+  if (!el || el === document.body) return null;
+  const label = el.labels && el.labels.length ? el.labels[0].textContent : "";
+  const name = (el.getAttribute("aria-label") || label || el.textContent || "").trim();
+  const style = getComputedStyle(el);
+  const ring = style.outlineStyle !== "none" && parseFloat(style.outlineWidth) >= 2;
+  const box = el.getBoundingClientRect();
+  return {name, tag: el.tagName.toLowerCase(), ring, visible: box.width > 0 && box.height > 0,
+    index: window.__controls ? window.__controls.indexOf(el) : -1};
+}"""
+
+
+def focused(page: Any) -> dict[str, Any] | None:
+    return page.evaluate(FOCUSED)  # type: ignore[no-any-return]
+
+
+def tab_to(page: Any, name: str, *, back: bool = False, limit: int = 60) -> None:
+    """Tab (or Shift+Tab) until the control named `name` has the focus; each stop visible."""
+    trail = []
+    for _ in range(limit):
+        page.keyboard.press("Shift+Tab" if back else "Tab")
+        now = focused(page)
+        if now is None:
+            trail.append("(body)")
+            continue
+        assert now["visible"] and now["ring"], f"no visible focus on {now}"
+        trail.append(now["name"])
+        if now["name"] == name:
+            return
+    raise AssertionError(f"{name!r} is not reachable by keyboard; the focus went {trail}")
+
+
+def type_into(page: Any, name: str, text: str) -> None:
+    tab_to(page, name)
+    page.keyboard.type(text)
+
+
+def every_control_reachable(page: Any) -> None:
+    """One Tab cycle from the page's heading reaches every visible control, in DOM order."""
+    count = page.evaluate(f"() => (window.__controls = ({CONTROLS})()).length")
+    assert page.evaluate(
+        "() => [...document.querySelectorAll('[tabindex]')].every((el) => el.tabIndex <= 0)"
+    )
+    page.evaluate("() => document.querySelector('main h1').focus()")
+    seen: list[int] = []
+    for _ in range(count + 10):
+        page.keyboard.press("Tab")
+        now = focused(page)
+        if now is None or now["index"] in seen:
+            break
+        assert now["visible"] and now["ring"], f"no visible focus on {now}"
+        seen.append(now["index"])
+    # From the heading, Tab goes through the page's controls to its end, then wraps round
+    # through the browser to the top (skip link, header) and back down to the heading.
+    for _ in range(count + 10):
+        if len(seen) >= count:
+            break
+        page.keyboard.press("Tab")
+        now = focused(page)
+        if now is not None and now["index"] >= 0 and now["index"] not in seen:
+            assert now["visible"] and now["ring"], f"no visible focus on {now}"
+            seen.append(now["index"])
+    missing = page.evaluate(
+        "(seen) => window.__controls.filter((el, i) => !seen.includes(i))"
+        ".map((el) => el.outerHTML.slice(0, 120))",
+        seen,
+    )
+    assert missing == [], f"not reachable by Tab: {missing}"
+    page.evaluate("() => document.querySelector('main h1').focus()")
+
+
+def test_a_keyboard_only_walk(page: Any, web_server: Any, page_errors: list) -> None:
+    # GIVEN a fresh browser on /unlock: the heading has the focus
+    page.goto(web_server.web_url() + "/unlock")
+    heading(page, "Create a vault")
+    # AND the skip link is the first stop from the top and lands on the main content
+    tab_to(page, "Skip to content", back=True)
+    page.keyboard.press("Enter")
+    heading(page, "Create a vault")
+    assert page.url == web_server.web_url() + "/unlock"
+    # WHEN the vault is created by typing into the focused fields
+    type_into(page, "Master password", PASSWORD)
+    type_into(page, "Confirm master password", PASSWORD)
+    tab_to(page, "Create vault")
+    page.keyboard.press("Enter")
+    heading(page, "Vault")
+    # WHEN an item is added
+    type_into(page, "Title", "Typed only")
+    type_into(page, "Note", "no mouse was used")
+    # (a fragment in the address bar fires popstate: the page must not re-render and lose this)
+    page.evaluate("() => { location.hash = 'top'; }")
+    expect(page.get_by_label("Note", exact=True)).to_have_value("no mouse was used")
+    tab_to(page, "Save item")
+    page.keyboard.press("Enter")
+    said(page, "Added “Typed only”.")
+    expect(page.get_by_text("no mouse was used")).to_be_visible()
+    # THEN the item's Edit and Delete are in reach too
+    every_control_reachable(page)
+
+    # WHEN Settings → Cloud sync is opened from the header and sync enabled with Space
+    tab_to(page, "Settings", back=True)
+    page.keyboard.press("Enter")
+    heading(page, "Vault & sync")
+    every_control_reachable(page)
+    tab_to(page, "Cloud sync")
+    page.keyboard.press("Enter")
+    heading(page, "Cloud sync")
+    every_control_reachable(page)
+    tab_to(page, "Enable cloud sync")
+    page.keyboard.press("Space")
+    expect(page.get_by_text("Sync complete", exact=True)).to_be_visible(timeout=30_000)
+    expect(status_value(page, "Cloud sync")).to_have_text("Enabled on this device")
+
+    # WHEN Enrolled devices is opened THEN this device is listed and every control reachable
+    tab_to(page, "Enrolled devices", back=True)
+    page.keyboard.press("Enter")
+    heading(page, "Enrolled devices")
+    expect(page.get_by_role("list", name="Devices").get_by_role("listitem")).to_have_count(1)
+    every_control_reachable(page)
+
+    # WHEN Recovery is opened and the kit shown with Enter THEN its download is reachable
+    tab_to(page, "Recovery & backup", back=True)
+    page.keyboard.press("Enter")
+    heading(page, "Recovery kit and backups")
+    every_control_reachable(page)
+    tab_to(page, "Show recovery kit")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("img", name="Recovery kit QR code")).to_be_visible()
+    with page.expect_download() as download:
+        tab_to(page, "Download recovery kit")
+        page.keyboard.press("Enter")
+    assert download.value.suggested_filename == "nt2-setup-kit.json"
+    every_control_reachable(page)
+    # AND the Premium page, reached the same way, has nothing out of reach either
+    tab_to(page, "NT² Premium", back=True)
+    page.keyboard.press("Enter")
+    heading(page, "NT² Premium")
+    every_control_reachable(page)
+    assert page_errors == []
