@@ -120,6 +120,18 @@ def test_a_keyboard_only_walk(page: Any, web_server: Any, page_errors: list) -> 
     expect(page.get_by_text("no mouse was used")).to_be_visible()
     # THEN the item's Edit and Delete are in reach too
     every_control_reachable(page)
+    # AND the delete confirmation takes the focus (on Cancel), keeps it, and gives it back
+    tab_to(page, "Delete Typed only")
+    page.keyboard.press("Enter")
+    dialog = page.get_by_role("dialog", name="Delete “Typed only”?")
+    expect(dialog.get_by_role("button", name="Cancel")).to_be_focused()
+    page.keyboard.press("Shift+Tab")
+    expect(dialog.get_by_role("button", name="Delete")).to_be_focused()
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")
+    expect(dialog).to_have_count(0)
+    expect(page.get_by_role("button", name="Delete Typed only")).to_be_focused()
+    expect(page.get_by_text("no mouse was used")).to_be_visible()
 
     # WHEN Settings → Cloud sync is opened from the header and sync enabled with Space
     tab_to(page, "Settings", back=True)
@@ -140,6 +152,14 @@ def test_a_keyboard_only_walk(page: Any, web_server: Any, page_errors: list) -> 
     page.keyboard.press("Enter")
     heading(page, "Enrolled devices")
     expect(page.get_by_role("list", name="Devices").get_by_role("listitem")).to_have_count(1)
+    every_control_reachable(page)
+    # AND a rename is done from the keyboard: the name field takes the focus, Enter saves
+    tab_to(page, "Rename Unnamed device")
+    page.keyboard.press("Enter")
+    expect(page.get_by_label("New name for Unnamed device")).to_be_focused()
+    page.keyboard.type("Keyboard laptop")
+    page.keyboard.press("Enter")
+    said(page, "Renamed to “Keyboard laptop”.")
     every_control_reachable(page)
 
     # WHEN Recovery is opened and the kit shown with Enter THEN its download is reachable
