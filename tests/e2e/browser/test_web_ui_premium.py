@@ -93,7 +93,11 @@ def test_premium_required_redeem_a_code_and_open_the_checkout(
     )
     expect(status_value(page, "Plan")).to_have_text("NT² Premium: active")
     expect(status_value(page, "Source")).to_have_text("Promo code")
-    expect(status_value(page, "Expires")).not_to_have_text("Does not expire")
+    in_two_weeks = page.evaluate(
+        "() => new Date(Date.now() + 14 * 86400e3).toLocaleDateString(undefined, "
+        "{dateStyle: 'medium'})"
+    )
+    expect(status_value(page, "Expires")).to_contain_text(in_two_weeks)
     expect(page.get_by_text("Cloud sync is available to this vault.")).to_be_visible()
     expect(page.get_by_label("Promo code", exact=True)).to_have_value("")
     # AND a reload of the status (the server's word) agrees
@@ -103,6 +107,12 @@ def test_premium_required_redeem_a_code_and_open_the_checkout(
     page.get_by_label("Promo code", exact=True).fill(code)
     page.get_by_role("button", name="Redeem").click()
     said(page, "This vault already redeemed that promo code.")
+    # AND another vault finds the single-use code used up
+    other = premium_page(new_page, gated)
+    other.get_by_label("Promo code", exact=True).fill(code)
+    other.get_by_role("button", name="Redeem").click()
+    said(other, "That promo code has no redemptions left.")
+    expect(status_value(other, "Plan")).to_have_text("Free")
 
     # WHEN the checkout is asked for THEN the link opens the configured https checkout,
     # carrying this vault's Key DID (the shop itself is stubbed: the network is closed)
