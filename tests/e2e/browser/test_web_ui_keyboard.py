@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.browser.web_ui import PASSWORD, heading, said, status_value
+from tests.e2e.browser.web_ui import PASSWORD, PHONE, heading, said, status_value
 
 pytestmark = pytest.mark.e2e
 
@@ -18,10 +18,15 @@ pytestmark = pytest.mark.e2e
 CONTROLS = """() => [...document.querySelectorAll(
   "a[href], button, input, select, textarea, summary, [tabindex]:not([tabindex='-1'])")]
   .filter((el) => !el.disabled && el.getClientRects().length > 0
-    && getComputedStyle(el).visibility !== "hidden")"""
+    && getComputedStyle(el).visibility !== "hidden"
+    // a radio group is one Tab stop (its checked radio); the arrow keys move within it
+    && !(el.type === "radio" && !el.checked && el.form
+      && el.form.querySelector(`input[type=radio][name="${el.name}"]:checked`)))"""
 
-# The focused element, named as a person hears it, and whether its focus ring shows.
-FOCUSED = """() => {
+# The focused element, named as a person hears it, whether its focus ring shows, and its
+# place among the controls (computed afresh: a list the page re-renders keeps its places).
+FOCUSED = (
+    """() => {
   const el = document.activeElement;
   if (!el || el === document.body) return null;
   const label = el.labels && el.labels.length ? el.labels[0].textContent : "";
@@ -30,8 +35,11 @@ FOCUSED = """() => {
   const ring = style.outlineStyle !== "none" && parseFloat(style.outlineWidth) >= 2;
   const box = el.getBoundingClientRect();
   return {name, tag: el.tagName.toLowerCase(), ring, visible: box.width > 0 && box.height > 0,
-    index: window.__controls ? window.__controls.indexOf(el) : -1};
+    index: ("""
+    + CONTROLS
+    + """)().indexOf(el)};
 }"""
+)
 
 
 def focused(page: Any) -> dict[str, Any] | None:
@@ -60,34 +68,32 @@ def type_into(page: Any, name: str, text: str) -> None:
 
 
 def every_control_reachable(page: Any) -> None:
-    """One Tab cycle from the page's heading reaches every visible control, in DOM order."""
-    count = page.evaluate(f"() => (window.__controls = ({CONTROLS})()).length")
+    """Tab from the page's heading reaches every visible control, in document order: down to
+    the end of the page, then (round through the browser) from the skip link at the top."""
+    count = page.evaluate(f"() => ({CONTROLS})().length")
     assert page.evaluate(
         "() => [...document.querySelectorAll('[tabindex]')].every((el) => el.tabIndex <= 0)"
     )
     page.evaluate("() => document.querySelector('main h1').focus()")
-    seen: list[int] = []
-    for _ in range(count + 10):
+    seen: set[int] = set()
+    last = -1
+    for _ in range(2 * count + 10):
         page.keyboard.press("Tab")
         now = focused(page)
-        if now is None or now["index"] in seen:
-            break
+        if now is None:
+            last = -1  # left the page: the next stop is its first control again
+            continue
         assert now["visible"] and now["ring"], f"no visible focus on {now}"
-        seen.append(now["index"])
-    # From the heading, Tab goes through the page's controls to its end, then wraps round
-    # through the browser to the top (skip link, header) and back down to the heading.
-    for _ in range(count + 10):
-        if len(seen) >= count:
+        # (index 0, the skip link, is where Tab wraps round to, with or without the browser)
+        assert now["index"] > last or now["index"] == 0, f"Tab went back up the page to {now}"
+        last = now["index"]
+        seen.add(now["index"])
+        if len(seen) == count:
             break
-        page.keyboard.press("Tab")
-        now = focused(page)
-        if now is not None and now["index"] >= 0 and now["index"] not in seen:
-            assert now["visible"] and now["ring"], f"no visible focus on {now}"
-            seen.append(now["index"])
     missing = page.evaluate(
-        "(seen) => window.__controls.filter((el, i) => !seen.includes(i))"
+        f"(seen) => ({CONTROLS})().filter((el, i) => !seen.includes(i))"
         ".map((el) => el.outerHTML.slice(0, 120))",
-        seen,
+        sorted(seen),
     )
     assert missing == [], f"not reachable by Tab: {missing}"
     page.evaluate("() => document.querySelector('main h1').focus()")
@@ -102,6 +108,19 @@ def test_a_keyboard_only_walk(page: Any, web_server: Any, page_errors: list) -> 
     page.keyboard.press("Enter")
     heading(page, "Create a vault")
     assert page.url == web_server.web_url() + "/unlock"
+    # AND Set up this device is in reach, its method switched with the arrow keys
+    tab_to(page, "Set up this device")
+    page.keyboard.press("Enter")
+    heading(page, "Set up this device")
+    every_control_reachable(page)
+    tab_to(page, "With a setup kit (from Recovery kit on your other device)")
+    page.keyboard.press("ArrowDown")
+    expect(page.get_by_role("radio", name="With the server URL and Key DID")).to_be_focused()
+    expect(page.get_by_label("Key DID", exact=True)).to_be_visible()
+    every_control_reachable(page)
+    tab_to(page, "Create a vault")
+    page.keyboard.press("Enter")
+    heading(page, "Create a vault")
     # WHEN the vault is created by typing into the focused fields
     type_into(page, "Master password", PASSWORD)
     type_into(page, "Confirm master password", PASSWORD)
@@ -179,5 +198,8 @@ def test_a_keyboard_only_walk(page: Any, web_server: Any, page_errors: list) -> 
     tab_to(page, "NT² Premium", back=True)
     page.keyboard.press("Enter")
     heading(page, "NT² Premium")
+    every_control_reachable(page)
+    # AND at phone width (the settings links above the page) too
+    page.set_viewport_size(PHONE)
     every_control_reachable(page)
     assert page_errors == []
