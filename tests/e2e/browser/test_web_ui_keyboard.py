@@ -1,7 +1,8 @@
-"""A keyboard-only walk through the web client: create a vault, add an item, enable cloud sync,
-then Enrolled devices and Recovery, with Tab, Shift+Tab, Enter and Space only (no click, no
-fill: text is typed into whatever has the focus). On every page each control is reached by
-Tab in document order, and the focused control shows a visible focus ring."""
+"""A keyboard-only walk through the web client: Set up this device, create a vault, add an
+item, enable cloud sync, then Enrolled devices, Recovery and Premium, with Tab, Shift+Tab,
+Enter, Space (and the arrow keys in a radio group) only: no click, no fill, text is typed
+into whatever has the focus. On every page each control is reached by Tab in document
+order, and the focused control shows a visible focus ring."""
 
 from __future__ import annotations
 
