@@ -180,6 +180,8 @@ def test_a_keyboard_only_walk(page: Any, web_server: Any, page_errors: list) -> 
     page.keyboard.type("Keyboard laptop")
     page.keyboard.press("Enter")
     said(page, "Renamed to “Keyboard laptop”.")
+    # THEN the redrawn list gives the focus back to that device's Rename, live redraws too
+    expect(page.get_by_role("button", name="Rename Keyboard laptop")).to_be_focused()
     every_control_reachable(page)
 
     # WHEN Recovery is opened and the kit shown with Enter THEN its download is reachable
