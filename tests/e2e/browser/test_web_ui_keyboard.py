@@ -6,11 +6,13 @@ order, and the focused control shows a visible focus ring."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import expect
 
+from tests.e2e.browser.web_harness import open_harness
 from tests.e2e.browser.web_ui import PASSWORD, PHONE, heading, said, status_value
 
 pytestmark = pytest.mark.e2e
@@ -100,7 +102,7 @@ def every_control_reachable(page: Any) -> None:
     page.evaluate("() => document.querySelector('main h1').focus()")
 
 
-def test_a_keyboard_only_walk(page: Any, web_server: Any, page_errors: list) -> None:
+def test_a_keyboard_only_walk(page: Any, new_page: Any, web_server: Any, page_errors: list) -> None:
     # GIVEN a fresh browser on /unlock: the heading has the focus
     page.goto(web_server.web_url() + "/unlock")
     heading(page, "Create a vault")
@@ -196,6 +198,33 @@ def test_a_keyboard_only_walk(page: Any, web_server: Any, page_errors: list) -> 
         tab_to(page, "Download recovery kit")
         page.keyboard.press("Enter")
     assert download.value.suggested_filename == "nt2-setup-kit.json"
+    every_control_reachable(page)
+
+    # WHEN a rename is being typed on Enrolled devices and another device joins and names itself
+    tab_to(page, "Enrolled devices", back=True)
+    page.keyboard.press("Enter")
+    heading(page, "Enrolled devices")
+    tab_to(page, "Rename Keyboard laptop")
+    page.keyboard.press("Enter")
+    page.keyboard.type("Half typed")  # (the old name is selected: typing replaces it)
+    expect(page.locator("#live-badge")).to_have_text("Live updates: on", timeout=10_000)
+    phone = open_harness(new_page().context, web_server.web_url())
+    phone.evaluate(
+        """async ([kit, pw]) => { await nt2.joinFromKit(kit, pw);
+        const me = (await nt2.listDevices()).find((d) => d.current);
+        await nt2.renameDevice(me.deviceId, "Phone"); }""",
+        [Path(download.value.path()).read_text(), PASSWORD],
+    )
+    # THEN the live news does not redraw the list under the typing ...
+    page.wait_for_timeout(1_500)  # the live event reaches this page well within this
+    expect(page.get_by_label("New name for Keyboard laptop")).to_have_value("Half typed")
+    expect(page.get_by_label("New name for Keyboard laptop")).to_be_focused()
+    # ... and once the rename is cancelled the list shows the new device
+    tab_to(page, "Cancel")
+    page.keyboard.press("Enter")
+    devices = page.get_by_role("list", name="Devices")
+    expect(devices.get_by_role("listitem")).to_have_count(2)
+    expect(devices.get_by_text("Phone", exact=True)).to_be_visible()
     every_control_reachable(page)
     # AND the Premium page, reached the same way, has nothing out of reach either
     tab_to(page, "NT² Premium", back=True)
