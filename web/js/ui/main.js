@@ -55,6 +55,13 @@ function safely(fn) {
 
 lockButton.addEventListener("click", () => autolock.lockNow());
 
+// The skip link lands where a navigation does, on the page's heading, and leaves the URL alone.
+document.querySelector(".skip-link").addEventListener("click", (event) => {
+  event.preventDefault();
+  const main = document.getElementById("main");
+  (main.querySelector("h1[tabindex]") || main).focus();
+});
+
 nt2.onLock(() => {
   liveWanted = false;
   badge.hidden = true;

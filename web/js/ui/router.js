@@ -10,6 +10,7 @@ const routes = new Map();
 const OPEN = new Set(["/unlock", "/setup"]);
 let main = null;
 let renders = 0;
+let shown = null; // the path and query of the page on screen
 let chrome = () => {};
 const flashes = [];
 
@@ -37,7 +38,11 @@ export let hooks = {};
 export function start(mainEl, onChrome) {
   main = mainEl;
   chrome = onChrome;
-  window.addEventListener("popstate", () => render());
+  // A fragment link (the skip link, #main typed in the address bar) fires popstate too: the
+  // page did not change, so re-rendering it would only throw away what was typed into it.
+  window.addEventListener("popstate", () => {
+    if (location.pathname + location.search !== shown) render();
+  });
   document.addEventListener("click", (event) => {
     const a = event.target instanceof Element ? event.target.closest("a[data-link]") : null;
     if (!a || event.defaultPrevented || event.button !== 0) return;
@@ -76,6 +81,7 @@ async function render() {
     return navigate(next && next.startsWith("/") && !next.startsWith("//") ? next : "/items", { replace: true });
   }
   const page = routes.get(path) || notFound;
+  shown = location.pathname + location.search;
   hooks = {};
   const root = h("div", { class: "page" });
   main.replaceChildren(root);

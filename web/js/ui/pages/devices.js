@@ -27,10 +27,10 @@ export default {
       );
       const meta = h("p", { class: "item-meta" }, `Last seen ${when(d.lastSeenAt)} · enrolled ${when(d.enrolledAt, "—")}`);
       const main = h("div", { class: "item-main" }, title, meta);
-      const li = h("li", { class: "item" }, main);
+      const li = h("li", { class: "item", "data-device": d.deviceId }, main);
       if (d.revoked) return li;
-      const rename = h("button", { type: "button", class: "secondary", "aria-label": `Rename ${name}` }, "Rename");
-      const revoke = h("button", { type: "button", class: "danger", "aria-label": `Revoke ${name}` }, "Revoke");
+      const rename = h("button", { type: "button", class: "secondary", "aria-label": `Rename ${name}`, "data-action": "rename" }, "Rename");
+      const revoke = h("button", { type: "button", class: "danger", "aria-label": `Revoke ${name}`, "data-action": "revoke" }, "Revoke");
       const buttons = h("div", { class: "actions" }, rename, revoke);
       li.append(buttons);
       rename.addEventListener("click", () => {
@@ -44,6 +44,7 @@ export default {
         cancel.addEventListener("click", () => {
           form.replaceWith(buttons);
           rename.focus();
+          if (stale) load();
         });
         form.addEventListener("submit", async (event) => {
           event.preventDefault();
@@ -57,7 +58,7 @@ export default {
             try {
               await nt2.renameDevice(d.deviceId, value);
               status.show(`Renamed to “${value}”.`);
-              await load();
+              await load({ device: d.deviceId, action: "rename" });
             } catch (err) {
               status.show(messageOf(err), "error");
             }
@@ -78,8 +79,9 @@ export default {
         try {
           await nt2.revokeDevice(d.deviceId);
           status.show(`Revoked “${name}”.`);
-          offerPasswordChange(name);
+          const next = offerPasswordChange(name);
           await load();
+          next.focus(); // the revoked row has no buttons left: on to what finishes the job
         } catch (err) {
           status.show(messageOf(err), "error");
         }
@@ -98,20 +100,44 @@ export default {
           link,
         ),
       );
+      return link;
     }
 
-    async function load() {
+    // A redrawn list keeps the keyboard's place: the same button of the same device (or that
+    // device's first one, or the list's heading), never a focus dropped to the page's body.
+    let stale = false;
+    async function load(focusOn = null) {
+      stale = false;
+      let keep = focusOn;
       try {
         const devices = await nt2.listDevices();
+        // where the focus is now, once the answer is in (the person may have moved on)
+        const active = document.activeElement;
+        const place = list.contains(active) ? active.closest("li[data-device]") : null;
+        if (!keep && place) keep = { device: place.dataset.device, action: active.dataset.action };
         list.replaceChildren(...(devices.length ? devices.map(row) : [h("li", { class: "empty" }, "No device is enrolled yet: enable cloud sync first.")]));
       } catch (err) {
         list.replaceChildren();
         status.show(messageOf(err), "error");
       }
+      if (!keep) return;
+      const again = [...list.querySelectorAll("li[data-device]")].find((li) => li.dataset.device === keep.device);
+      const target = (again && (again.querySelector(`[data-action="${keep.action}"]`) || again.querySelector("button"))) || devicesHeading();
+      target.focus();
     }
 
-    // Another device renamed, enrolled or revoked one: the live connection says so.
-    ctx.hooks.onDevices = () => load();
+    function devicesHeading() {
+      const heading = document.getElementById("card-devices");
+      heading.tabIndex = -1;
+      return heading;
+    }
+
+    // Another device renamed, enrolled or revoked one: the live connection says so. A rename
+    // being typed is not thrown away: the list is redrawn once that form closes.
+    ctx.hooks.onDevices = () => {
+      if (list.querySelector("form")) stale = true;
+      else load();
+    };
 
     root.append(
       settingsFrame(

@@ -1,7 +1,7 @@
 // /settings/vault/premium: NT² Premium status (§9), promo codes, the Lemon Squeezy checkout.
 import * as nt2 from "../../nt2.js";
 import { busy, field, h, messageLine, statusList, when } from "../dom.js";
-import { messageOf } from "../errors.js";
+import { codeOf, messageOf } from "../errors.js";
 import { card, settingsFrame } from "./shell.js";
 
 const SOURCES = { subscription: "Subscription (Lemon Squeezy)", promo: "Promo code", dev: "Development server" };
@@ -22,6 +22,13 @@ export function premiumRows(p) {
   ];
 }
 
+// The server answers 503 with an hour's Retry-After when no checkout is configured: that is
+// a fact about the server, not a busy moment, so "try again in a minute" would mislead.
+function checkoutMessage(err) {
+  if (codeOf(err) === "unavailable" && err.retryAfter >= 600) return "This server has no Lemon Squeezy checkout set up: ask its operator, or redeem a promo code above.";
+  return messageOf(err);
+}
+
 export default {
   title: "NT² Premium",
   async render(root, ctx) {
@@ -36,8 +43,9 @@ export default {
 
     function show(p) {
       statusBox.replaceChildren(statusList(premiumRows(p), "Premium status"));
-      const needed = p.source !== "dev" && !p.active;
-      statusBox.append(h("p", { class: "hint" }, p.source === "dev" ? "Development servers open sync to everyone: production requires Premium." : needed ? "Premium is required before enabling cloud sync in production." : "Cloud sync is available to this vault."));
+      // `required` is the server's word: a server with Premium off needs none, active or not.
+      const needed = p.source !== "dev" && p.required && !p.active;
+      statusBox.append(h("p", { class: "hint" }, p.source === "dev" ? "Development servers open sync to everyone: production requires Premium." : needed ? "This server requires Premium before cloud sync can be enabled: redeem a promo code or subscribe below." : "Cloud sync is available to this vault."));
     }
 
     async function load() {
@@ -82,7 +90,7 @@ export default {
           checkoutStatus.show("Checkout link ready: it opens Lemon Squeezy in a new tab. Come back here and reload the status once paid.");
           link.focus();
         } catch (err) {
-          checkoutStatus.show(messageOf(err), "error");
+          checkoutStatus.show(checkoutMessage(err), "error");
         }
       }),
     );

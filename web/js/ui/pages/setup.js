@@ -5,6 +5,14 @@ import * as nt2 from "../../nt2.js";
 import { busy, field, h, progressBar, uid } from "../dom.js";
 import { codeOf, messageOf, titleOf } from "../errors.js";
 
+function originOf(url) {
+  try {
+    return new URL(url).origin;
+  } catch {
+    return "";
+  }
+}
+
 export default {
   title: "Set up this device",
   async render(root, ctx) {
@@ -39,9 +47,18 @@ export default {
     const error = h("div", { role: "alert", "aria-live": "assertive" });
     const form = h("form", { class: "card", "aria-label": "Set up this device" }, methods, kitBox, serverBox, password.row, h("div", { class: "actions" }, go), progress, error);
 
+    let pageApi = null;
     nt2.config().then((c) => {
-      if (!server.input.value && c && typeof c.api === "string") server.input.value = c.api;
+      pageApi = c.api;
+      if (!server.input.value) server.input.value = c.api;
     }, () => {});
+
+    // The page's Content-Security-Policy lets it reach its own API only, so "cannot reach"
+    // for another server is the policy, not the network: say what would work instead.
+    function explain(err, target) {
+      if (codeOf(err) !== "network" || !pageApi || !target || originOf(target) === originOf(pageApi)) return err;
+      return { code: "bad_server_url", message: `This web client can reach only its own server, ${pageApi}: set up with that server, or use the nt2sync CLI for ${originOf(target) || target}.` };
+    }
 
     const method = () => form.querySelector(`input[name="${methodName}"]:checked`).value;
     methods.addEventListener("change", () => {
@@ -74,14 +91,17 @@ export default {
       await busy(go, async () => {
         const onProgress = (p) => progress.update(p);
         progress.update({ phase: "verify" });
+        let target = null;
         try {
           if (method() === "kit") {
             if (!kitText.input.value.trim()) throw Object.assign(new Error("Paste the setup kit or choose its file."), { code: "kit_invalid" });
             const kit = await nt2.parseKit(kitText.input.value);
+            target = kit.server;
             await nt2.joinFromKit(kit, password.input.value, onProgress);
           } else {
             if (!server.input.value.trim() || !keyDid.input.value.trim()) throw Object.assign(new Error("Fill in both the server URL and the Key DID."), { code: "missing" });
-            await nt2.joinFromServer(server.input.value.trim(), keyDid.input.value.trim(), password.input.value, onProgress);
+            target = server.input.value.trim();
+            await nt2.joinFromServer(target, keyDid.input.value.trim(), password.input.value, onProgress);
           }
           password.input.value = "";
           progress.finish("Sync complete");
@@ -91,10 +111,12 @@ export default {
             return;
           }
           await ctx.navigate("/items", { replace: true });
-        } catch (err) {
+        } catch (caught) {
+          const err = explain(caught, target);
           progress.reset();
           showError(err);
-          if (codeOf(err) === "wrong_password") {
+          // a kit that does not verify is most often a mistyped password: start there again
+          if (codeOf(err) === "wrong_password" || codeOf(err) === "kit_altered") {
             password.input.select();
             password.input.focus();
           }
