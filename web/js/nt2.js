@@ -11,6 +11,7 @@ import * as account from "./core/account.js";
 import * as rotation from "./core/rotation.js";
 import * as backup from "./core/backup.js";
 import * as live from "./core/live.js";
+import * as notices from "./core/notices.js";
 
 export { Nt2Error, cleanText };
 
@@ -96,6 +97,11 @@ export function deleteItem(id) {
 
 export function onChange(cb) {
   return vault.onChange(cb);
+}
+
+// cb(sentences): the warnings of a sync (also a background one), each a sentence to show.
+export function onNotices(cb) {
+  return notices.onNotices(cb);
 }
 
 // -- sync --------------------------------------------------------------------------------------

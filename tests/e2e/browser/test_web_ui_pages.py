@@ -310,3 +310,35 @@ def test_a_backup_exported_in_one_browser_restores_items_in_another(
     assert titles_shown(b) == ["alpha", "beta"]
     expect(b.get_by_text("first note")).to_be_visible()
     assert [e for e in page_errors if not e.startswith("csp:")] == []
+
+
+def test_a_syncs_warnings_stay_on_screen_until_dismissed(
+    new_page: Any, honest: LyingProxy, source: dict[str, Any], page_errors: list
+) -> None:
+    # GIVEN a server that withholds every device's manifest from its pull pages
+    def withhold(method: str, path: str, answer: Any) -> Any:
+        if path == "/api/sync/pull" and isinstance(answer, dict):
+            answer["items"] = [i for i in answer.get("items", []) if not i["id"].startswith("nt2.")]
+        return answer
+
+    honest.lie = withhold
+    # WHEN a person sets this device up from the kit
+    page = setup_page(new_page, honest)
+    page.get_by_label("Setup kit", exact=True).fill(source["kit"])
+    submit(page)
+    heading(page, "Vault")
+    # THEN the vault opens, and a warning names what could not be verified, in the CLI's words
+    warnings = page.get_by_role("region", name="Warnings from sync")
+    expect(warnings).to_contain_text(
+        "2 item(s) could not be verified against any device's manifest"
+    )
+    # AND it stays across pages and a clean sync, until the person dismisses it
+    honest.lie = None
+    go(page, "Settings", "Vault & sync")
+    go(page, "Cloud sync", "Cloud sync")
+    page.get_by_role("button", name="Sync now").click()
+    expect(page.get_by_role("status").filter(has_text="Sync complete:")).to_be_visible()
+    expect(warnings.get_by_role("listitem")).to_have_count(1)
+    warnings.get_by_role("button", name="Dismiss").click()
+    expect(warnings).to_be_hidden()
+    assert page_errors == []

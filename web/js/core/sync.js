@@ -10,6 +10,7 @@ import { hex, randomBytes } from "./bytes.js";
 import { checkPullPage } from "./pages.js";
 import { call, ensureSession } from "./session.js";
 import { isReserved } from "./reserved.js";
+import { emitNotices } from "./notices.js";
 import { openRemoteDeletion, openRemoteItem, stillOldKey, takeNotices } from "./rekey.js";
 import { V, emitChange, localEdit, newItemId, now, persist, plaintextOf, requireUnlocked } from "./vault.js";
 
@@ -49,6 +50,7 @@ export async function syncOnce(onProgress = null) {
   V.st.lastSyncAt = now();
   await persist();
   summary.notices.push(...takeNotices());
+  emitNotices(summary.notices);
   return summary;
 }
 

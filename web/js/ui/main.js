@@ -116,5 +116,27 @@ function showNotice(err) {
   notice.hidden = false;
 }
 
+// A sync's warnings stay on screen until the person dismisses them (a later clean sync
+// does not make a withheld change less withheld); the same sentence is not listed twice.
+const warnings = document.getElementById("warnings");
+const warningList = document.getElementById("warning-list");
+nt2.onNotices((sentences) => {
+  const shown = new Set([...warningList.children].map((li) => li.textContent));
+  // our own sentences, with ids from the server cleaned of control and bidi characters
+  for (const raw of sentences) {
+    const text = nt2.cleanText(raw, 2000);
+    if (shown.has(text)) continue;
+    shown.add(text);
+    const li = document.createElement("li");
+    li.textContent = text;
+    warningList.append(li);
+  }
+  warnings.hidden = warningList.children.length === 0;
+});
+document.getElementById("warnings-dismiss").addEventListener("click", () => {
+  warningList.replaceChildren();
+  warnings.hidden = true;
+});
+
 autolock.install();
 router.start(document.getElementById("main"), chrome);
