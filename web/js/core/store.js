@@ -16,6 +16,11 @@ export function useDatabase(name) {
   dbName = name;
 }
 
+/** The database's name: tabs on the same vault talk on a channel of that name. */
+export function databaseName() {
+  return dbName;
+}
+
 function request(req) {
   return new Promise((resolve, reject) => {
     req.onsuccess = () => resolve(req.result);

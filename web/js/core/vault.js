@@ -37,8 +37,15 @@ export function onLock(cb) {
 }
 
 // One writer at a time: in this tab (a queue) and across tabs of the origin (Web Locks).
+// Once it holds the lock, a writer first takes in what another tab wrote meanwhile: its own
+// copy in memory would otherwise write a stale device state (watermark, manifest numbers,
+// pending batch) over the newer one.
 export function exclusive(fn) {
-  const run = () => (navigator.locks ? navigator.locks.request("nt2-vault", () => fn()) : fn());
+  const locked = async () => {
+    await catchUp();
+    return fn();
+  };
+  const run = () => (navigator.locks ? navigator.locks.request("nt2-vault", locked) : locked());
   const result = lockQueue.then(run, run);
   lockQueue = result.catch(() => {});
   return result;
@@ -74,9 +81,11 @@ export function sealState(keys, st) {
 // Persist rows (and the sealed state, always) in one IndexedDB transaction.
 export async function persist({ rows = [], remove = [], clearItems = false, rec = null } = {}) {
   const v = requireUnlocked();
-  const record = { ...(rec ?? v.rec), state: sealState(v.keys, v.st) };
+  // stamp: which write this is, so another tab of this vault knows its copy is stale
+  const record = { ...(rec ?? v.rec), state: sealState(v.keys, v.st), stamp: hex(randomBytes(8)) };
   await store.commit({ rows: rows.map((r) => encodeRow(v.keys, r)), remove, clearItems, meta: record });
   v.rec = record;
+  announce(record.stamp);
   if (clearItems) {
     v.rows.clear();
     v.plain.clear();
@@ -191,6 +200,7 @@ export async function unlock(password) {
   const rows = new Map();
   for (const s of stored) rows.set(s.id, decodeRow(keys, s));
   V = { rec, st, keys, seed, keyDid, rows, plain: new Map(), ...(await retiredKeys(keys, st)) };
+  tabs(); // from now on, hear the other tabs' writes
   return V;
 }
 
@@ -206,6 +216,64 @@ async function retiredKeys(keys, st) {
   const name = rekey?.retired ? `rekey/retired/${held.epoch}` : `retired/${held.epoch}`;
   const old = c.openLocal(keys, name, held.key);
   return { retired: [await c.vaultKeys(old, keys.salt, held.epoch)], rekeying };
+}
+
+// -- other tabs of this vault --------------------------------------------------------------
+let channel = null;
+let channelName = null;
+let catchUpQueued = false;
+
+function tabs() {
+  if (typeof BroadcastChannel === "undefined") return null;
+  const name = "nt2-tabs:" + store.databaseName();
+  if (channel && channelName === name) return channel;
+  if (channel) channel.close();
+  channel = new BroadcastChannel(name);
+  channelName = name;
+  channel.onmessage = () => {
+    // another tab wrote: take it in at the next free moment (one catch-up for a burst)
+    if (!V || catchUpQueued) return;
+    catchUpQueued = true;
+    exclusive(async () => {}).then(
+      () => emitChange({ local: false, ids: [], otherTab: true }),
+      (err) => {
+        if (!(err instanceof Nt2Error)) console.error(err); // else: locked, the lock listeners said so
+      },
+    );
+  };
+  return channel;
+}
+
+function announce(stamp) {
+  tabs()?.postMessage(stamp);
+}
+
+// Make the copy in memory the stored one if another tab wrote since this tab last did. The
+// same keys open it, unless the other tab changed the password or the key: then this tab
+// locks and says so (its keys are not the vault's any more).
+async function catchUp() {
+  catchUpQueued = false;
+  tabs();
+  if (!V) return;
+  const rec = await store.readMeta();
+  if (!V || (rec && rec.stamp === V.rec.stamp)) return;
+  const same = rec && rec.keyDid === V.rec.keyDid && rec.keyCheck === V.rec.keyCheck && rec.verifier === V.rec.verifier;
+  if (!same) {
+    lock();
+    throw new Nt2Error("changed_elsewhere", rec ? "The vault's master password or key was changed in another tab; unlock it again." : "The vault was removed in another tab.");
+  }
+  let st;
+  try {
+    st = c.openLocalJson(V.keys, "state", rec.state);
+  } catch {
+    lock();
+    throw new Nt2Error("changed_elsewhere", "The vault was changed in another tab; unlock it again.");
+  }
+  const rows = new Map();
+  for (const s of await store.readAllRows()) rows.set(s.id, decodeRow(V.keys, s));
+  for (const k of V.retired ?? []) for (const part of [k.dataKey, k.item, k.local, k.attachment]) part.fill(0);
+  // a new object: what other modules derived from the old one (the manifests' index) is rebuilt
+  V = { ...V, rec, st, rows, plain: new Map(), ...(await retiredKeys(V.keys, st)) };
 }
 
 export function lock() {
