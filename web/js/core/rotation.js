@@ -256,20 +256,22 @@ export async function adoptPassword(newPassword, { kitKdf = null } = {}) {
   if (announced !== iterations) {
     throw new Nt2Error("weak_kdf", "The server announces other key-derivation parameters than the ones this password was derived with; refusing them (nothing was stored).");
   }
+  // only text is a verifier: anything else would be stored as served and open nowhere
+  const served = typeof boot.verifier === "string" ? boot.verifier : "";
   let opened;
   try {
-    opened = await c.openVerifier(kek, saltBytes, String(boot.verifier ?? ""));
+    opened = await c.openVerifier(kek, saltBytes, served);
   } catch {
     throw lied("The server's verifier does not open with this password although the key DID matches: the server sent a wrong verifier.");
   }
   if ((await c.keyCheck(opened.dataKey)) !== v.rec.keyCheck) {
     if (opened.epoch <= v.keys.epoch) throw lied("The server's verifier holds another data key of an epoch that is not newer than this vault's; refusing it.");
-    return adoptRekey(v, opened, { seed, keyDid, verifier: boot.verifier, kdf: c.kdfParams(iterations) });
+    return adoptRekey(v, opened, { seed, keyDid, verifier: served, kdf: c.kdfParams(iterations) });
   }
   if (opened.epoch !== v.keys.epoch) throw lied("The server's verifier holds this vault's data key with another epoch; refusing it.");
   v.st.token = null;
   v.st.tokenExpiresAt = null;
-  await vault.persist({ rec: { ...v.rec, keyDid, verifier: boot.verifier, kdf: c.kdfParams(iterations) } });
+  await vault.persist({ rec: { ...v.rec, keyDid, verifier: served, kdf: c.kdfParams(iterations) } });
   v.seed = seed;
   v.keyDid = keyDid;
   api.token = null;

@@ -1,0 +1,68 @@
+# ruff: noqa: E501 - the JavaScript evaluated in the page is kept as the page runs it
+"""Review of re-key and adoption in the browser against the CLI: what a lying server can make
+the page store, the CLI's sentences, and keys left in memory once forgotten."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.browser.web_harness import evaluate_error, open_harness, web_context
+from tests.e2e.client_cli import run
+
+__all__ = ["web_context"]
+pytestmark = pytest.mark.e2e
+
+OLD = "pw-one-old"
+NEW = "pw-two-new"
+
+
+def ok(vault: Path, *args: str, password: str = OLD, **env: str) -> Any:
+    result = run(vault, *args, "--json", password=password, **env)
+    assert result.code == 0, result.err
+    return result.json()
+
+
+@pytest.fixture
+def joined(tmp_path: Path, web_server: Any, web_context: Any) -> Iterator[dict[str, Any]]:
+    """A CLI vault (alpha) synced, joined in a page with its own database."""
+    a = tmp_path / "a.sqlite3"
+    ok(a, "init")
+    alpha = ok(a, "item", "add", "alpha", "--body", "first")["id"]
+    ok(a, "sync", "enable", "--server", web_server.url)
+    db = f"review-{tmp_path.name}"
+    page = open_harness(web_context, web_server.web_url(), db)
+    page.evaluate(f"async (kit) => nt2.joinFromKit(kit, '{OLD}')", ok(a, "kit"))
+    yield {"a": a, "alpha": alpha, "page": page, "db": db}
+    page.close()
+
+
+def wrap_verifier(route: Any) -> None:
+    """The server's own bootstrap, its verifier served inside a list."""
+    response = route.fetch()
+    body = response.json()
+    body["verifier"] = [body["verifier"]]
+    route.fulfill(response=response, json=body)
+
+
+@pytest.mark.parametrize("rekey", [False, True])
+def test_a_verifier_served_in_another_shape_at_adopt_never_bricks_the_vault(
+    joined: dict[str, Any], rekey: bool
+) -> None:
+    # GIVEN the CLI changed the password (or re-keyed)
+    page = joined["page"]
+    ok(joined["a"], "password", "change", *(["--rekey"] if rekey else []), NT2_NEW_PASSWORD=NEW)
+    # WHEN the browser adopts it from a bootstrap whose verifier is a list holding the real one
+    page.route("**/vault/bootstrap*", wrap_verifier)
+    outcome = evaluate_error(page, f"() => nt2.adoptPassword('{NEW}')")
+    page.unroute("**/vault/bootstrap*")
+    # THEN it is refused as a lie and nothing is stored: the previous password still unlocks
+    # (stored as served, the list opened nowhere and neither password unlocked the vault)
+    assert outcome["code"] == "server_lied"
+    page.evaluate("() => nt2.lock()")
+    assert evaluate_error(page, f"() => nt2.unlock('{OLD}')")["code"] is None
+    assert page.evaluate("() => nt2.listItems()")[0]["title"] == "alpha"
+    assert page.errors == []
