@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from nt2sync.keyring import STILL_OLD_KEY
 from tests.e2e.browser.web_harness import evaluate_error, open_harness, web_context
 from tests.e2e.client_cli import run
 
@@ -65,4 +66,31 @@ def test_a_verifier_served_in_another_shape_at_adopt_never_bricks_the_vault(
     page.evaluate("() => nt2.lock()")
     assert evaluate_error(page, f"() => nt2.unlock('{OLD}')")["code"] is None
     assert page.evaluate("() => nt2.listItems()")[0]["title"] == "alpha"
+    assert page.errors == []
+
+
+def test_an_item_still_under_the_old_key_is_refused_in_the_clis_words(
+    joined: dict[str, Any],
+) -> None:
+    # GIVEN the CLI re-keyed, the browser adopted, and the CLI edited alpha under the new key
+    page, alpha, a = joined["page"], joined["alpha"], joined["a"]
+    old_ct = page.evaluate("(id) => core.vault.V.rows.get(id).ciphertext", alpha)
+    ok(a, "password", "change", "--rekey", NT2_NEW_PASSWORD=NEW)
+    assert page.evaluate(f"() => nt2.adoptPassword('{NEW}')")["rekeyed"] is True
+    ok(a, "item", "edit", alpha, "--body", "edited at epoch 1", password=NEW)
+
+    # WHEN the server serves that edit with the old key's ciphertext
+    def old_key_served(route: Any) -> None:
+        response = route.fetch()
+        body = response.json()
+        for item in body["items"]:
+            if item["id"] == alpha:
+                item["ciphertext"] = old_ct
+        route.fulfill(response=response, json=body)
+
+    page.route("**/sync/pull*", old_key_served)
+    notices = page.evaluate("() => nt2.syncNow()")["notices"]
+    page.unroute("**/sync/pull*")
+    # THEN the page says so in the CLI's sentence (nt2sync/keyring.py)
+    assert STILL_OLD_KEY.format(id=alpha) in notices
     assert page.errors == []
