@@ -94,3 +94,49 @@ def test_an_item_still_under_the_old_key_is_refused_in_the_clis_words(
     # THEN the page says so in the CLI's sentence (nt2sync/keyring.py)
     assert STILL_OLD_KEY.format(id=alpha) in notices
     assert page.errors == []
+
+
+KEY_PARTS = (
+    "(k) => [k.dataKey, k.item, k.local, k.attachment].every((p) => p.every((b) => b === 0))"
+)
+
+
+def test_a_local_rekey_wipes_the_previous_key_from_memory(
+    web_server: Any, web_context: Any
+) -> None:
+    # GIVEN a vault without sync, its keys held
+    page = open_harness(web_context, web_server.web_url())
+    page.evaluate(
+        f"""async () => {{ await nt2.createVault("{OLD}"); await nt2.saveItem({{title: "one", body: "1"}});
+        window.before = core.vault.V.keys; }}"""
+    )
+    # WHEN it re-keys THEN the previous key is wiped (nothing holds it any more), the new one kept
+    page.evaluate(f"() => nt2.changePassword('{OLD}', '{NEW}')")
+    assert page.evaluate(f"() => ({KEY_PARTS})(window.before)") is True
+    assert page.evaluate(f"() => ({KEY_PARTS})(core.vault.V.keys)") is False
+    assert page.evaluate("() => nt2.listItems()")[0]["title"] == "one"
+    page.close()
+
+
+def test_a_finished_rekey_and_a_second_adoption_wipe_the_keys_they_forget(
+    joined: dict[str, Any],
+) -> None:
+    # GIVEN a page that re-keys the vault with sync on (the old key retired while it finishes)
+    page, a = joined["page"], joined["a"]
+    page.evaluate("() => { window.before = core.vault.V.keys; }")
+    page.evaluate(f"() => nt2.changePassword('{OLD}', '{NEW}')")
+    # THEN once the re-key is done the retired key is wiped
+    assert page.evaluate("() => core.vault.V.retired.length") == 0
+    assert page.evaluate(f"() => ({KEY_PARTS})(window.before)") is True
+    # GIVEN the CLI adopts, and re-keys twice more; the page adopts the first
+    third, fourth = "pw-three", "pw-four"
+    ok(a, "password", "adopt", password=NEW, NT2_OLD_PASSWORD=OLD)
+    ok(a, "password", "change", "--rekey", password=NEW, NT2_NEW_PASSWORD=third)
+    page.evaluate(f"() => nt2.adoptPassword('{third}')")
+    page.evaluate("() => { window.held = core.vault.V.retired[0]; }")
+    ok(a, "password", "change", "--rekey", password=third, NT2_NEW_PASSWORD=fourth)
+    # WHEN it adopts the second THEN the key it held from the first adoption is wiped
+    page.evaluate(f"() => nt2.adoptPassword('{fourth}')")
+    assert page.evaluate(f"() => ({KEY_PARTS})(window.held)") is True
+    assert page.evaluate("() => nt2.listItems()")[0]["title"] == "alpha"
+    assert page.errors == []

@@ -85,12 +85,12 @@ async function startRekey(v, newKek, newSeed, newDid, kdf) {
     switchKeys(v, next, old);
     v.st.retiredKey = null;
     const rows = rekey.resealForRekey();
-    v.retired = [];
     v.rekeying = false;
     v.seed = newSeed;
     v.keyDid = newDid;
     await vault.persist({ rows: rekey.allRowsWith(rows), rec: { ...v.rec, keyDid: newDid, verifier, kdf, keyCheck: next.keyCheck } });
-    await afterKeyChange();
+    await afterKeyChange(); // the old key still held: this device's manifest rows open with it
+    vault.forgetRetired(v);
     return newDid;
   }
   v.st.pendingRekey = { epoch, oldEpoch: old.epoch, newKeyCheck: next.keyCheck, next: c.sealLocal(old, `rekey/next/${epoch}`, newKey) };
@@ -114,7 +114,7 @@ async function startRekey(v, newKek, newSeed, newDid, kdf) {
 
 function switchKeys(v, next, old) {
   v.keys = next;
-  v.retired = [old];
+  vault.forgetRetired(v, [old]); // an older epoch's key (from an adoption): nothing is under it now
   v.rekeying = true;
 }
 
@@ -140,7 +140,7 @@ export async function finishRekey(onProgress = null) {
     synced = true;
   }
   v.st.pendingRekey = null;
-  v.retired = [];
+  vault.forgetRetired(v);
   v.rekeying = false;
   await vault.persist();
   vault.emitChange({ local: false, ids: [] });
@@ -289,7 +289,7 @@ async function adoptRekey(v, opened, { seed, keyDid, verifier, kdf }) {
   const next = await c.vaultKeys(opened.dataKey, old.salt, opened.epoch);
   const rows = rekey.allRowsWith(rekey.resealForAdoption([old, ...(v.retired ?? [])], next));
   v.keys = next;
-  v.retired = [old];
+  vault.forgetRetired(v, [old]); // every row is re-sealed: an older epoch's key opens nothing here
   v.rekeying = false;
   v.seed = seed;
   v.keyDid = keyDid;

@@ -208,13 +208,22 @@ async function retiredKeys(keys, st) {
   return { retired: [await c.vaultKeys(old, keys.salt, held.epoch)], rekeying };
 }
 
+// Zero a key set's secrets (not its salt, which the next key set shares).
+export function wipeKeys(k) {
+  for (const part of [k.dataKey, k.item, k.local, k.attachment]) part.fill(0);
+}
+
+// The retired keys forgotten (a re-key finished, or replaced by newer ones): wiped, or they
+// would stay in memory after the vault is locked.
+export function forgetRetired(v, keep = []) {
+  for (const k of v.retired ?? []) if (!keep.includes(k)) wipeKeys(k);
+  v.retired = keep;
+}
+
 export function lock() {
   if (!V) return;
-  V.keys.dataKey.fill(0);
-  V.keys.item.fill(0);
-  V.keys.local.fill(0);
-  V.keys.attachment.fill(0);
-  for (const k of V.retired ?? []) for (const part of [k.dataKey, k.item, k.local, k.attachment]) part.fill(0);
+  wipeKeys(V.keys);
+  for (const k of V.retired ?? []) wipeKeys(k);
   V.seed.fill(0);
   V = null;
   for (const cb of lockListeners) {
