@@ -140,3 +140,40 @@ def test_a_finished_rekey_and_a_second_adoption_wipe_the_keys_they_forget(
     assert page.evaluate(f"() => ({KEY_PARTS})(window.held)") is True
     assert page.evaluate("() => nt2.listItems()")[0]["title"] == "alpha"
     assert page.errors == []
+
+
+OWN_ROOT_SHARDS = """async () => { const f = await import('/js/core/manifest-format.js'); const V = core.vault.V;
+  const row = V.rows.get(f.rootId(V.st.replicaId)); return Object.keys(f.open(V.keys, row.id, row.ciphertext).shards); }"""
+
+
+def test_an_adoption_cut_off_at_its_manifest_push_keeps_this_devices_manifest_whole(
+    joined: dict[str, Any], web_server: Any, web_context: Any
+) -> None:
+    # GIVEN the page wrote an item its manifest attests, and the CLI re-keyed
+    page, a = joined["page"], joined["a"]
+    web = page.evaluate(
+        "async () => { const id = await nt2.saveItem({title: 'web', body: 'w'}); await nt2.syncNow(); return id; }"
+    )
+    shard = page.evaluate(
+        "async (id) => (await import('/js/core/manifest-format.js')).shardOf(id)", web
+    )
+    assert shard in page.evaluate(OWN_ROOT_SHARDS)
+    ok(a, "sync", "now")
+    ok(a, "password", "change", "--rekey", NT2_NEW_PASSWORD=NEW)
+    # WHEN the page adopts but the server cannot be reached for its pushes
+    page.route("**/sync/push", lambda route: route.abort())
+    adopted = page.evaluate(f"() => nt2.adoptPassword('{NEW}')")
+    page.unroute("**/sync/push")
+    # THEN the adoption (stored) is said as done, the sync left for later
+    assert adopted["rekeyed"] is True
+    assert adopted["notices"] == [
+        "The server could not be reached; this device's edits are sent at the next sync."
+    ]
+    # AND after a reload its next sync sends its republished manifest, every shard it had in it
+    page.close()
+    page = open_harness(web_context, web_server.web_url(), joined["db"])
+    page.evaluate(f"() => nt2.unlock('{NEW}')")
+    page.evaluate("() => nt2.syncNow()")
+    assert shard in page.evaluate(OWN_ROOT_SHARDS)
+    assert page.errors == []
+    page.close()

@@ -296,10 +296,10 @@ async function adoptRekey(v, opened, { seed, keyDid, verifier, kdf }) {
   Object.assign(v.st, { retiredKey: rekey.retiredRecord(next, old), pendingBatch: null, token: null, tokenExpiresAt: null });
   await vault.persist({ rows, rec: { ...v.rec, keyDid, verifier, kdf, keyCheck: next.keyCheck } });
   connection().token = null;
-  await afterKeyChange();
   vault.emitChange({ local: false, ids: [] });
   let notices;
   try {
+    await afterKeyChange(); // the adoption is stored: an unreachable server leaves only sending to do
     notices = (await syncOnce()).notices;
   } catch (err) {
     if (err.code !== "network") throw err;
