@@ -177,3 +177,26 @@ def test_an_adoption_cut_off_at_its_manifest_push_keeps_this_devices_manifest_wh
     assert shard in page.evaluate(OWN_ROOT_SHARDS)
     assert page.errors == []
     page.close()
+
+
+WIPED = "(s) => s.every((b) => b === 0)"
+
+
+def test_a_password_change_and_an_adoption_wipe_the_key_did_seed_they_replace(
+    joined: dict[str, Any],
+) -> None:
+    # GIVEN a synced page; WHEN it changes the password plainly THEN the old signing seed is wiped
+    page, a = joined["page"], joined["a"]
+    page.evaluate("() => { window.seed = core.vault.V.seed; }")
+    page.evaluate(f"() => nt2.changePassword('{OLD}', '{NEW}', {{rekey: false}})")
+    assert page.evaluate(f"() => ({WIPED})(window.seed)") is True
+    assert page.evaluate(f"() => ({WIPED})(core.vault.V.seed)") is False
+    # WHEN the CLI adopts and changes it again, and the page adopts THEN the same
+    third = "pw-three"
+    ok(a, "password", "adopt", password=NEW)
+    ok(a, "password", "change", password=NEW, NT2_NEW_PASSWORD=third)
+    page.evaluate("() => { window.seed = core.vault.V.seed; }")
+    page.evaluate(f"() => nt2.adoptPassword('{third}')")
+    assert page.evaluate(f"() => ({WIPED})(window.seed)") is True
+    assert page.evaluate("() => nt2.syncNow()")["notices"] == []
+    assert page.errors == []

@@ -50,7 +50,7 @@ export async function changePassword(oldPassword, newPassword, { rekey: rekeying
   const verifier = await c.sealDataKey(newKek, saltBytes, v.keys.dataKey, { epoch: v.keys.epoch });
   if (!(v.rec.syncEnabled && v.rec.serverUrl)) {
     await vault.persist({ rec: { ...v.rec, keyDid: newDid, verifier, kdf } });
-    v.seed = newSeed;
+    vault.replaceSeed(v, newSeed);
     v.keyDid = newDid;
     return newDid;
   }
@@ -86,7 +86,7 @@ async function startRekey(v, newKek, newSeed, newDid, kdf) {
     v.st.retiredKey = null;
     const rows = rekey.resealForRekey();
     v.rekeying = false;
-    v.seed = newSeed;
+    vault.replaceSeed(v, newSeed);
     v.keyDid = newDid;
     await vault.persist({ rows: rekey.allRowsWith(rows), rec: { ...v.rec, keyDid: newDid, verifier, kdf, keyCheck: next.keyCheck } });
     await afterKeyChange(); // the old key still held: this device's manifest rows open with it
@@ -199,7 +199,8 @@ export async function finishRotation() {
   }
   delete rec.pendingVerifier;
   await vault.persist({ rows, rec });
-  v.seed = newSeed;
+  vault.replaceSeed(v, newSeed);
+  oldSeed.fill(0);
   v.keyDid = pending.newKeyDid;
   api.token = null;
   await openSession(api, newSeed, pending.newKeyDid);
@@ -272,7 +273,7 @@ export async function adoptPassword(newPassword, { kitKdf = null } = {}) {
   v.st.token = null;
   v.st.tokenExpiresAt = null;
   await vault.persist({ rec: { ...v.rec, keyDid, verifier: served, kdf: c.kdfParams(iterations) } });
-  v.seed = seed;
+  vault.replaceSeed(v, seed);
   v.keyDid = keyDid;
   api.token = null;
   return { keyDid, rekeyed: false, notices: [] };
@@ -291,7 +292,7 @@ async function adoptRekey(v, opened, { seed, keyDid, verifier, kdf }) {
   v.keys = next;
   vault.forgetRetired(v, [old]); // every row is re-sealed: an older epoch's key opens nothing here
   v.rekeying = false;
-  v.seed = seed;
+  vault.replaceSeed(v, seed);
   v.keyDid = keyDid;
   Object.assign(v.st, { retiredKey: rekey.retiredRecord(next, old), pendingBatch: null, token: null, tokenExpiresAt: null });
   await vault.persist({ rows, rec: { ...v.rec, keyDid, verifier, kdf, keyCheck: next.keyCheck } });

@@ -220,6 +220,12 @@ export function forgetRetired(v, keep = []) {
   v.retired = keep;
 }
 
+// The key DID's signing seed replaced (a password changed or adopted): the old one wiped.
+export function replaceSeed(v, seed) {
+  if (v.seed && v.seed !== seed) v.seed.fill(0);
+  v.seed = seed;
+}
+
 export function lock() {
   if (!V) return;
   wipeKeys(V.keys);
