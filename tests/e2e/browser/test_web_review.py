@@ -200,3 +200,38 @@ def test_a_password_change_and_an_adoption_wipe_the_key_did_seed_they_replace(
     assert page.evaluate(f"() => ({WIPED})(window.seed)") is True
     assert page.evaluate("() => nt2.syncNow()")["notices"] == []
     assert page.errors == []
+
+
+def lie_bootstrap(change: dict[str, Any]) -> Any:
+    def route_it(route: Any) -> None:
+        response = route.fetch()
+        route.fulfill(response=response, json={**response.json(), **change})
+
+    return route_it
+
+
+@pytest.mark.parametrize(
+    ("change", "said"),
+    [
+        (
+            {"saltHex": "00" * 16},
+            "The server names another salt for this vault than the one it was made with; refusing to use it.",
+        ),
+        (
+            {"kdf": {"algorithm": "PBKDF2-SHA256", "iterations": 1000}},
+            "The server offered weak key-derivation parameters (1000 PBKDF2 iterations is below the minimum of 100000); refusing to use them.",
+        ),
+    ],
+)
+def test_a_lying_bootstrap_at_adopt_is_refused_in_the_clis_words(
+    joined: dict[str, Any], change: dict[str, Any], said: str
+) -> None:
+    # GIVEN the CLI changed the password; WHEN the bootstrap lies about the salt or the KDF
+    page = joined["page"]
+    ok(joined["a"], "password", "change", NT2_NEW_PASSWORD=NEW)
+    page.route("**/vault/bootstrap*", lie_bootstrap(change))
+    refused = evaluate_error(page, f"() => nt2.adoptPassword('{NEW}')")
+    page.unroute("**/vault/bootstrap*")
+    # THEN it is refused in the CLI's sentence (nt2sync/unlock.py), and nothing was stored
+    assert refused["message"] == said
+    assert page.evaluate("() => nt2.listItems()")[0]["title"] == "alpha"

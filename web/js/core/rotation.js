@@ -247,12 +247,12 @@ export async function adoptPassword(newPassword, { kitKdf = null } = {}) {
   }
   const lied = (m) => new Nt2Error("server_lied", m);
   if (!boot || boot.keyDid !== keyDid) throw lied("The server answered for another key DID than asked; refusing it.");
-  if (boot.saltHex !== v.rec.saltHex) throw lied("The server names another salt for this vault than the one it was made with; refusing it.");
+  if (boot.saltHex !== v.rec.saltHex) throw lied("The server names another salt for this vault than the one it was made with; refusing to use it.");
   let announced;
   try {
     announced = c.checkKdf(boot.kdf);
-  } catch {
-    throw new Nt2Error("weak_kdf", "The server offered weak key-derivation parameters; refusing them (nothing was stored).");
+  } catch (err) {
+    throw new Nt2Error("weak_kdf", `The server offered weak key-derivation parameters (${err.message}); refusing to use them.`);
   }
   if (announced !== iterations) {
     throw new Nt2Error("weak_kdf", "The server announces other key-derivation parameters than the ones this password was derived with; refusing them (nothing was stored).");
