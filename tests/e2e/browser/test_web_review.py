@@ -235,3 +235,30 @@ def test_a_lying_bootstrap_at_adopt_is_refused_in_the_clis_words(
     # THEN it is refused in the CLI's sentence (nt2sync/unlock.py), and nothing was stored
     assert refused["message"] == said
     assert page.evaluate("() => nt2.listItems()")[0]["title"] == "alpha"
+
+
+def test_a_rekey_in_one_tab_is_not_undone_by_a_save_in_another(
+    web_server: Any, web_context: Any, tmp_path: Path
+) -> None:
+    # GIVEN one vault unlocked in two tabs
+    db = f"two-tabs-{tmp_path.name}"
+    first = open_harness(web_context, web_server.web_url(), db)
+    first.evaluate(
+        f"async () => {{ await nt2.createVault('{OLD}'); await nt2.saveItem({{title: 'one', body: '1'}}); }}"
+    )
+    second = open_harness(web_context, web_server.web_url(), db)
+    second.evaluate(f"() => nt2.unlock('{OLD}')")
+    # WHEN the first re-keys, and the second (still holding the old key) then saves an edit
+    first.evaluate(f"() => nt2.changePassword('{OLD}', '{NEW}')")
+    saved = evaluate_error(second, "() => nt2.saveItem({title: 'two', body: '2'})")
+    # THEN the second tab's stale write is refused, and it is locked to be unlocked again
+    assert saved["code"] == "vault_changed"
+    assert evaluate_error(second, "() => nt2.listItems()")["code"] == "locked"
+    # AND the vault still opens with the new password, the re-key intact
+    for page in (first, second):
+        page.evaluate("() => nt2.lock()")
+    assert evaluate_error(second, f"() => nt2.unlock('{NEW}')")["code"] is None
+    assert [i["title"] for i in second.evaluate("() => nt2.listItems()")] == ["one"]
+    assert second.evaluate("() => core.vault.V.keys.epoch") == 1
+    first.close()
+    second.close()

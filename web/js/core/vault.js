@@ -71,11 +71,25 @@ export function sealState(keys, st) {
   return c.sealLocalJson(keys, "state", st);
 }
 
+// What this tab's keys rest on, as it last read or wrote the record: another tab's password
+// change, re-key or adoption changes it, and this tab's stale keys must not overwrite that.
+const keyBasis = (rec) => JSON.stringify([rec?.keyCheck, rec?.verifier, rec?.keyDid, rec?.pendingVerifier ?? null]);
+let basis = null;
+
 // Persist rows (and the sealed state, always) in one IndexedDB transaction.
 export async function persist({ rows = [], remove = [], clearItems = false, rec = null } = {}) {
   const v = requireUnlocked();
   const record = { ...(rec ?? v.rec), state: sealState(v.keys, v.st) };
-  await store.commit({ rows: rows.map((r) => encodeRow(v.keys, r)), remove, clearItems, meta: record });
+  const expect = basis;
+  basis = keyBasis(record); // set now: a write issued before this one completes expects it
+  const guard = expect === null ? null : (stored) => keyBasis(stored) === expect;
+  try {
+    await store.commit({ rows: rows.map((r) => encodeRow(v.keys, r)), remove, clearItems, meta: record, guard });
+  } catch (err) {
+    if (basis === keyBasis(record)) basis = expect;
+    if (err.code === "vault_changed" && V === v) lock(); // unlocked again, it reads what the other tab wrote
+    throw err;
+  }
   v.rec = record;
   if (clearItems) {
     v.rows.clear();
@@ -137,6 +151,7 @@ export function freshState(deviceName = null) {
 // Make (rec, keys) the unlocked vault, stored with no items.
 export async function install(rec, keys, seed, keyDid, st) {
   V = { rec, st, keys, seed, keyDid, rows: new Map(), plain: new Map(), retired: [], rekeying: false };
+  basis = null; // a new vault replaces whatever was stored
   await persist({ clearItems: true });
 }
 
@@ -191,6 +206,7 @@ export async function unlock(password) {
   const rows = new Map();
   for (const s of stored) rows.set(s.id, decodeRow(keys, s));
   V = { rec, st, keys, seed, keyDid, rows, plain: new Map(), ...(await retiredKeys(keys, st)) };
+  basis = keyBasis(rec);
   return V;
 }
 
