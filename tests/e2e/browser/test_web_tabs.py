@@ -50,7 +50,7 @@ def test_two_tabs_of_one_vault_stay_coherent(web_context: Any, web_server: Any) 
         "async () => { try { await nt2.saveItem({title: 'late'}); return null; }"
         " catch (e) { return [e.code, e.message]; } }"
     )
-    assert refused is not None and refused[0] in {"changed_elsewhere", "locked"}, refused
+    assert refused is not None and refused[0] in {"vault_changed", "locked"}, refused
     assert two.evaluate("async () => (await nt2.state()).unlocked") is False
     two.evaluate("async () => nt2.unlock('pw-two')")
     assert "late" not in two.evaluate(TITLES)

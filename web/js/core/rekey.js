@@ -10,8 +10,9 @@ import { Nt2Error } from "./errors.js";
 import { isReserved } from "./reserved.js";
 import { V, plaintextOf } from "./vault.js";
 
+// The CLI's sentence (nt2sync/keyring.py); an item id is at most 128 characters (PROTOCOL §2).
 export const STILL_OLD_KEY = (id) =>
-  `Item ${JSON.stringify(String(id).slice(0, 64))} from the server is still sealed under the vault's previous key, so it was not accepted: a re-key is still in progress on another device (or the server sent an item written with the old key). This device keeps its own copy; sync again later.`;
+  `Item ${String(id).slice(0, 128)} from the server is still sealed under the vault's previous key, so it was not accepted: a re-key is still in progress on another device (or the server sent an item written with the old key). This device keeps its own copy; sync again later.`;
 
 export function stillOldKey(id) {
   throw new Nt2Error("still_old_key", STILL_OLD_KEY(id));

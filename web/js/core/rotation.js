@@ -50,7 +50,7 @@ export async function changePassword(oldPassword, newPassword, { rekey: rekeying
   const verifier = await c.sealDataKey(newKek, saltBytes, v.keys.dataKey, { epoch: v.keys.epoch });
   if (!(v.rec.syncEnabled && v.rec.serverUrl)) {
     await vault.persist({ rec: { ...v.rec, keyDid: newDid, verifier, kdf } });
-    v.seed = newSeed;
+    vault.replaceSeed(v, newSeed);
     v.keyDid = newDid;
     return newDid;
   }
@@ -85,12 +85,12 @@ async function startRekey(v, newKek, newSeed, newDid, kdf) {
     switchKeys(v, next, old);
     v.st.retiredKey = null;
     const rows = rekey.resealForRekey();
-    v.retired = [];
     v.rekeying = false;
-    v.seed = newSeed;
+    vault.replaceSeed(v, newSeed);
     v.keyDid = newDid;
     await vault.persist({ rows: rekey.allRowsWith(rows), rec: { ...v.rec, keyDid: newDid, verifier, kdf, keyCheck: next.keyCheck } });
-    await afterKeyChange();
+    await afterKeyChange(); // the old key still held: this device's manifest rows open with it
+    vault.forgetRetired(v);
     return newDid;
   }
   v.st.pendingRekey = { epoch, oldEpoch: old.epoch, newKeyCheck: next.keyCheck, next: c.sealLocal(old, `rekey/next/${epoch}`, newKey) };
@@ -114,7 +114,7 @@ async function startRekey(v, newKek, newSeed, newDid, kdf) {
 
 function switchKeys(v, next, old) {
   v.keys = next;
-  v.retired = [old];
+  vault.forgetRetired(v, [old]); // an older epoch's key (from an adoption): nothing is under it now
   v.rekeying = true;
 }
 
@@ -140,7 +140,7 @@ export async function finishRekey(onProgress = null) {
     synced = true;
   }
   v.st.pendingRekey = null;
-  v.retired = [];
+  vault.forgetRetired(v);
   v.rekeying = false;
   await vault.persist();
   vault.emitChange({ local: false, ids: [] });
@@ -199,7 +199,8 @@ export async function finishRotation() {
   }
   delete rec.pendingVerifier;
   await vault.persist({ rows, rec });
-  v.seed = newSeed;
+  vault.replaceSeed(v, newSeed);
+  oldSeed.fill(0);
   v.keyDid = pending.newKeyDid;
   api.token = null;
   await openSession(api, newSeed, pending.newKeyDid);
@@ -246,31 +247,33 @@ export async function adoptPassword(newPassword, { kitKdf = null } = {}) {
   }
   const lied = (m) => new Nt2Error("server_lied", m);
   if (!boot || boot.keyDid !== keyDid) throw lied("The server answered for another key DID than asked; refusing it.");
-  if (boot.saltHex !== v.rec.saltHex) throw lied("The server names another salt for this vault than the one it was made with; refusing it.");
+  if (boot.saltHex !== v.rec.saltHex) throw lied("The server names another salt for this vault than the one it was made with; refusing to use it.");
   let announced;
   try {
     announced = c.checkKdf(boot.kdf);
-  } catch {
-    throw new Nt2Error("weak_kdf", "The server offered weak key-derivation parameters; refusing them (nothing was stored).");
+  } catch (err) {
+    throw new Nt2Error("weak_kdf", `The server offered weak key-derivation parameters (${err.message}); refusing to use them.`);
   }
   if (announced !== iterations) {
     throw new Nt2Error("weak_kdf", "The server announces other key-derivation parameters than the ones this password was derived with; refusing them (nothing was stored).");
   }
+  // only text is a verifier: anything else would be stored as served and open nowhere
+  const served = typeof boot.verifier === "string" ? boot.verifier : "";
   let opened;
   try {
-    opened = await c.openVerifier(kek, saltBytes, String(boot.verifier ?? ""));
+    opened = await c.openVerifier(kek, saltBytes, served);
   } catch {
     throw lied("The server's verifier does not open with this password although the key DID matches: the server sent a wrong verifier.");
   }
   if ((await c.keyCheck(opened.dataKey)) !== v.rec.keyCheck) {
     if (opened.epoch <= v.keys.epoch) throw lied("The server's verifier holds another data key of an epoch that is not newer than this vault's; refusing it.");
-    return adoptRekey(v, opened, { seed, keyDid, verifier: boot.verifier, kdf: c.kdfParams(iterations) });
+    return adoptRekey(v, opened, { seed, keyDid, verifier: served, kdf: c.kdfParams(iterations) });
   }
   if (opened.epoch !== v.keys.epoch) throw lied("The server's verifier holds this vault's data key with another epoch; refusing it.");
   v.st.token = null;
   v.st.tokenExpiresAt = null;
-  await vault.persist({ rec: { ...v.rec, keyDid, verifier: boot.verifier, kdf: c.kdfParams(iterations) } });
-  v.seed = seed;
+  await vault.persist({ rec: { ...v.rec, keyDid, verifier: served, kdf: c.kdfParams(iterations) } });
+  vault.replaceSeed(v, seed);
   v.keyDid = keyDid;
   api.token = null;
   return { keyDid, rekeyed: false, notices: [] };
@@ -287,17 +290,17 @@ async function adoptRekey(v, opened, { seed, keyDid, verifier, kdf }) {
   const next = await c.vaultKeys(opened.dataKey, old.salt, opened.epoch);
   const rows = rekey.allRowsWith(rekey.resealForAdoption([old, ...(v.retired ?? [])], next));
   v.keys = next;
-  v.retired = [old];
+  vault.forgetRetired(v, [old]); // every row is re-sealed: an older epoch's key opens nothing here
   v.rekeying = false;
-  v.seed = seed;
+  vault.replaceSeed(v, seed);
   v.keyDid = keyDid;
   Object.assign(v.st, { retiredKey: rekey.retiredRecord(next, old), pendingBatch: null, token: null, tokenExpiresAt: null });
   await vault.persist({ rows, rec: { ...v.rec, keyDid, verifier, kdf, keyCheck: next.keyCheck } });
   connection().token = null;
-  await afterKeyChange();
   vault.emitChange({ local: false, ids: [] });
   let notices;
   try {
+    await afterKeyChange(); // the adoption is stored: an unreachable server leaves only sending to do
     notices = (await syncOnce()).notices;
   } catch (err) {
     if (err.code !== "network") throw err;

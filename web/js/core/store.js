@@ -69,19 +69,36 @@ export async function readAllRows() {
   return request(d.transaction("items").objectStore("items").getAll());
 }
 
-// One atomic write: rows to put, ids to delete, the vault record. All or nothing.
-export async function commit({ rows = [], remove = [], meta = null, clearItems = false } = {}) {
+export const CHANGED_ELSEWHERE = "This vault's password or key was changed in another tab or window of this app; unlock it again here (what was being saved here was not stored).";
+
+// One atomic write: rows to put, ids to delete, the vault record. All or nothing. `guard`
+// (the stored record → whether this write may replace it): false when another tab changed
+// what this tab's keys rest on, so that its stale keys never overwrite a newer record.
+export async function commit({ rows = [], remove = [], meta = null, clearItems = false, guard = null } = {}) {
   const d = await db();
   return new Promise((resolve, reject) => {
     const tx = d.transaction(["meta", "items"], "readwrite", { durability: "strict" });
     const items = tx.objectStore("items");
-    if (clearItems) items.clear();
-    for (const id of remove) items.delete(id);
-    for (const row of rows) items.put(row);
-    if (meta) tx.objectStore("meta").put(meta, "vault");
+    const metaStore = tx.objectStore("meta");
+    let changed = false;
+    const write = () => {
+      if (clearItems) items.clear();
+      for (const id of remove) items.delete(id);
+      for (const row of rows) items.put(row);
+      if (meta) metaStore.put(meta, "vault");
+    };
+    if (!guard) write();
+    else {
+      const current = metaStore.get("vault");
+      current.onsuccess = () => {
+        if (guard(current.result ?? null)) return write();
+        changed = true;
+        tx.abort();
+      };
+    }
     tx.oncomplete = () => resolve();
     tx.onerror = () => reject(storageError(tx.error));
-    tx.onabort = () => reject(storageError(tx.error));
+    tx.onabort = () => reject(changed ? new Nt2Error("vault_changed", CHANGED_ELSEWHERE) : storageError(tx.error));
   });
 }
 

@@ -78,12 +78,26 @@ export function sealState(keys, st) {
   return c.sealLocalJson(keys, "state", st);
 }
 
+// What this tab's keys rest on, as it last read or wrote the record: another tab's password
+// change, re-key or adoption changes it, and this tab's stale keys must not overwrite that.
+const keyBasis = (rec) => JSON.stringify([rec?.keyCheck, rec?.verifier, rec?.keyDid, rec?.pendingVerifier ?? null]);
+let basis = null;
+
 // Persist rows (and the sealed state, always) in one IndexedDB transaction.
 export async function persist({ rows = [], remove = [], clearItems = false, rec = null } = {}) {
   const v = requireUnlocked();
   // stamp: which write this is, so another tab of this vault knows its copy is stale
   const record = { ...(rec ?? v.rec), state: sealState(v.keys, v.st), stamp: hex(randomBytes(8)) };
-  await store.commit({ rows: rows.map((r) => encodeRow(v.keys, r)), remove, clearItems, meta: record });
+  const expect = basis;
+  basis = keyBasis(record); // set now: a write issued before this one completes expects it
+  const guard = expect === null ? null : (stored) => keyBasis(stored) === expect;
+  try {
+    await store.commit({ rows: rows.map((r) => encodeRow(v.keys, r)), remove, clearItems, meta: record, guard });
+  } catch (err) {
+    if (basis === keyBasis(record)) basis = expect;
+    if (err.code === "vault_changed" && V === v) lock(); // unlocked again, it reads what the other tab wrote
+    throw err;
+  }
   v.rec = record;
   announce(record.stamp);
   if (clearItems) {
@@ -146,6 +160,7 @@ export function freshState(deviceName = null) {
 // Make (rec, keys) the unlocked vault, stored with no items.
 export async function install(rec, keys, seed, keyDid, st) {
   V = { rec, st, keys, seed, keyDid, rows: new Map(), plain: new Map(), retired: [], rekeying: false };
+  basis = null; // a new vault replaces whatever was stored
   await persist({ clearItems: true });
 }
 
@@ -201,6 +216,7 @@ export async function unlock(password) {
   for (const s of stored) rows.set(s.id, decodeRow(keys, s));
   V = { rec, st, keys, seed, keyDid, rows, plain: new Map(), ...(await retiredKeys(keys, st)) };
   tabs(); // from now on, hear the other tabs' writes
+  basis = keyBasis(rec);
   return V;
 }
 
@@ -260,29 +276,45 @@ async function catchUp() {
   const same = rec && rec.keyDid === V.rec.keyDid && rec.keyCheck === V.rec.keyCheck && rec.verifier === V.rec.verifier;
   if (!same) {
     lock();
-    throw new Nt2Error("changed_elsewhere", rec ? "The vault's master password or key was changed in another tab; unlock it again." : "The vault was removed in another tab.");
+    throw new Nt2Error("vault_changed", rec ? "The vault's master password or key was changed in another tab; unlock it again." : "The vault was removed in another tab.");
   }
   let st;
   try {
     st = c.openLocalJson(V.keys, "state", rec.state);
   } catch {
     lock();
-    throw new Nt2Error("changed_elsewhere", "The vault was changed in another tab; unlock it again.");
+    throw new Nt2Error("vault_changed", "The vault was changed in another tab; unlock it again.");
   }
   const rows = new Map();
   for (const s of await store.readAllRows()) rows.set(s.id, decodeRow(V.keys, s));
-  for (const k of V.retired ?? []) for (const part of [k.dataKey, k.item, k.local, k.attachment]) part.fill(0);
+  for (const k of V.retired ?? []) wipeKeys(k);
   // a new object: what other modules derived from the old one (the manifests' index) is rebuilt
   V = { ...V, rec, st, rows, plain: new Map(), ...(await retiredKeys(V.keys, st)) };
+  basis = keyBasis(rec);
+}
+
+// Zero a key set's secrets (not its salt, which the next key set shares).
+export function wipeKeys(k) {
+  for (const part of [k.dataKey, k.item, k.local, k.attachment]) part.fill(0);
+}
+
+// The retired keys forgotten (a re-key finished, or replaced by newer ones): wiped, or they
+// would stay in memory after the vault is locked.
+export function forgetRetired(v, keep = []) {
+  for (const k of v.retired ?? []) if (!keep.includes(k)) wipeKeys(k);
+  v.retired = keep;
+}
+
+// The key DID's signing seed replaced (a password changed or adopted): the old one wiped.
+export function replaceSeed(v, seed) {
+  if (v.seed && v.seed !== seed) v.seed.fill(0);
+  v.seed = seed;
 }
 
 export function lock() {
   if (!V) return;
-  V.keys.dataKey.fill(0);
-  V.keys.item.fill(0);
-  V.keys.local.fill(0);
-  V.keys.attachment.fill(0);
-  for (const k of V.retired ?? []) for (const part of [k.dataKey, k.item, k.local, k.attachment]) part.fill(0);
+  wipeKeys(V.keys);
+  for (const k of V.retired ?? []) wipeKeys(k);
   V.seed.fill(0);
   V = null;
   for (const cb of lockListeners) {
