@@ -202,3 +202,55 @@ def test_attaching_needs_sync_and_a_live_item(web_server: Any, page: Any) -> Non
     page.evaluate("(api) => nt2.enableSync(api)", web_server.url)
     err = evaluate_error(page, "() => nt2.addAttachment('nope', 'a.txt', new Uint8Array([1]))")
     assert err["code"] == "no_item"
+
+
+def test_an_upload_whose_answer_is_lost_is_retried_and_committed_once(
+    tmp_path: Path, web_server: Any, page: Any
+) -> None:
+    # GIVEN a storage whose first answer to a PUT is lost after the object landed
+    item_id = web_vault_with_item(page, web_server)
+    backend = web_server.backend_url()
+    seen: list[str] = []
+
+    def lose_first_answer(route: Any) -> None:
+        if route.request.method != "PUT":
+            route.continue_()
+            return
+        seen.append("put")
+        if len(seen) == 1:
+            route.fetch()  # the object is stored…
+            route.abort()  # …but the page never hears so
+        else:
+            route.continue_()  # a retry: S3 answers 412 (If-None-Match: *)
+
+    page.route(backend + "/**", lose_first_answer)
+    # WHEN a file is attached THEN the retry is taken as "already there" and committed
+    attachment_id = attach_in_page(page, item_id, "notes.txt", b"kept once")
+    page.unroute(backend + "/**")
+    assert seen == ["put", "put"]
+    assert open_in_page(page, attachment_id) == b"kept once"
+    # AND the CLI opens it after the next sync
+    page.evaluate("() => nt2.syncNow()")
+    cli = join_cli(page, tmp_path)
+    out = tmp_path / "notes.txt"
+    ok(cli, "attach", "get", attachment_id, str(out))
+    assert out.read_bytes() == b"kept once"
+
+
+def test_an_upload_that_never_reaches_the_storage_leaves_the_item_unchanged(
+    web_server: Any, page: Any
+) -> None:
+    # GIVEN a storage that cannot be reached
+    item_id = web_vault_with_item(page, web_server)
+    backend = web_server.backend_url()
+    page.route(backend + "/**", lambda route: route.abort())
+    # WHEN a file is attached THEN the page says so and the item references nothing
+    err = evaluate_error(
+        page, "(id) => nt2.addAttachment(id, 'a.txt', new Uint8Array([1, 2, 3]))", item_id
+    )
+    assert err == {"code": "network", "message": "Cannot reach the attachment storage; try again."}
+    assert page.evaluate("(id) => nt2.listAttachments(id)", item_id) == []
+    # AND once the storage is back the same file attaches
+    page.unroute(backend + "/**")
+    attachment_id = attach_in_page(page, item_id, "a.txt", b"\x01\x02\x03")
+    assert open_in_page(page, attachment_id) == b"\x01\x02\x03"
