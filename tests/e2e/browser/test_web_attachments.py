@@ -12,7 +12,10 @@ from typing import Any
 import boto3
 import pytest
 
+from playwright.sync_api import expect
+
 from tests.e2e.browser.web_harness import evaluate_error, open_harness, web_context
+from tests.e2e.browser.web_ui import add_item, create_vault, enable_sync, go, said, shot
 from tests.e2e.client_cli import run
 
 __all__ = ["web_context"]
@@ -254,3 +257,38 @@ def test_an_upload_that_never_reaches_the_storage_leaves_the_item_unchanged(
     page.unroute(backend + "/**")
     attachment_id = attach_in_page(page, item_id, "a.txt", b"\x01\x02\x03")
     assert open_in_page(page, attachment_id) == b"\x01\x02\x03"
+
+
+def test_the_item_editor_attaches_downloads_and_removes_a_file(
+    new_page: Any, web_server: Any, page_errors: list, tmp_path: Path
+) -> None:
+    # GIVEN a synced vault with one item, open in the editor
+    ui = new_page(accept_downloads=True)
+    create_vault(ui, web_server)
+    add_item(ui, "Passport", body="scan attached")
+    enable_sync(ui, web_server)
+    go(ui, "Vault", "Vault")
+    ui.get_by_role("button", name="Edit Passport").click()
+    expect(ui.get_by_text("No attachments.")).to_be_visible()
+    # WHEN a file is chosen THEN it is listed with its size
+    src = tmp_path / "scan.pdf"
+    src.write_bytes(FILE)
+    ui.get_by_label("Attach a file").set_input_files(str(src))
+    said(ui, "Attached “scan.pdf”.", timeout=15_000)
+    files = ui.get_by_role("list", name="Attachments")
+    expect(files.get_by_text("scan.pdf", exact=True)).to_be_visible()
+    expect(files.get_by_text("75.0 KiB")).to_be_visible()
+    shot(ui, "attachments")
+    # WHEN it is downloaded THEN the file saved is the very bytes attached
+    with ui.expect_download() as download:
+        ui.get_by_role("button", name="Download scan.pdf").click()
+    assert download.value.suggested_filename == "scan.pdf"
+    out = tmp_path / "out.pdf"
+    download.value.save_as(out)
+    assert out.read_bytes() == FILE
+    # WHEN it is removed (after a confirmation) THEN the item lists none
+    ui.get_by_role("button", name="Remove scan.pdf").click()
+    ui.get_by_role("dialog").get_by_role("button", name="Remove").click()
+    said(ui, "Removed “scan.pdf”.")
+    expect(ui.get_by_text("No attachments.")).to_be_visible()
+    assert page_errors == []
