@@ -11,7 +11,6 @@ from typing import Any
 
 import boto3
 import pytest
-
 from playwright.sync_api import expect
 
 from tests.e2e.browser.web_harness import evaluate_error, open_harness, web_context
