@@ -154,7 +154,9 @@ def _serve(port: int, data: Path | None, external: bool, backend: Backend | None
     # §10: the WebSocket API and its management API, calling the app's own handlers.
     live = LiveServer(app_module.ws_connect, app_module.ws_message, app_module.ws_disconnect)
     live.start(int(os.environ.get("LIVE_WS_PORT") or 0))
-    web = WebOrigin(os.environ["PUBLIC_API_URL"], live.url)
+    # the page PUTs/GETs attachments at the S3 endpoint's presigned URLs (moto here)
+    storage = [os.environ["AWS_ENDPOINT_URL"]] if os.environ.get("AWS_ENDPOINT_URL") else []
+    web = WebOrigin(os.environ["PUBLIC_API_URL"], live.url, storage_urls=storage)
     web.start(int(os.environ.get("WEB_PORT", "8080")))
     config = Config.create(chalice_stage="dev", app_name="nt2-sync", project_dir=str(ROOT))
     server = create_local_server(app_module.app, config, "127.0.0.1", port)

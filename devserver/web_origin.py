@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import mimetypes
 import threading
+from collections.abc import Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -26,11 +27,19 @@ def origin_of(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def content_security_policy(api_url: str, live_url: str | None) -> str:
-    """The policy the app is served with here and (as a CloudFront policy) in production."""
+def content_security_policy(
+    api_url: str, live_url: str | None, storage_urls: Sequence[str] = ()
+) -> str:
+    """The policy the app is served with here and (as a CloudFront policy) in production.
+
+    `storage_urls` are the attachment bucket's endpoints: the page PUTs and GETs the
+    presigned URLs the API hands out there (moto here; in production S3's regional endpoint,
+    and its global one, which boto3 signs for in us-east-1).
+    """
     connect = ["'self'", origin_of(api_url)]
     if live_url:
         connect.append(origin_of(live_url))
+    connect.extend(origin_of(url) for url in storage_urls)
     return "; ".join(
         [
             "default-src 'none'",
@@ -46,10 +55,12 @@ def content_security_policy(api_url: str, live_url: str | None) -> str:
     )
 
 
-def security_headers(api_url: str, live_url: str | None) -> dict[str, str]:
+def security_headers(
+    api_url: str, live_url: str | None, storage_urls: Sequence[str] = ()
+) -> dict[str, str]:
     """Every response's headers besides the content type."""
     return {
-        "Content-Security-Policy": content_security_policy(api_url, live_url),
+        "Content-Security-Policy": content_security_policy(api_url, live_url, storage_urls),
         "X-Content-Type-Options": "nosniff",
         "Referrer-Policy": "no-referrer",
         "Cross-Origin-Opener-Policy": "same-origin",
@@ -61,9 +72,16 @@ def security_headers(api_url: str, live_url: str | None) -> dict[str, str]:
 class WebOrigin:
     """A threaded static server for `web/` on 127.0.0.1; `url` is its origin."""
 
-    def __init__(self, api_url: str, live_url: str | None = None, root: Path = WEB_ROOT) -> None:
+    def __init__(
+        self,
+        api_url: str,
+        live_url: str | None = None,
+        root: Path = WEB_ROOT,
+        storage_urls: Sequence[str] = (),
+    ) -> None:
         self.api_url = api_url
         self.live_url = live_url
+        self.storage_urls = tuple(storage_urls)
         self.root = root.resolve()
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -125,7 +143,7 @@ class WebOrigin:
         handler.send_response(status)
         handler.send_header("Content-Type", f"{kind}; charset=utf-8" if "text" in kind else kind)
         handler.send_header("Content-Length", str(len(body)))
-        for name, value in security_headers(self.api_url, self.live_url).items():
+        for name, value in security_headers(self.api_url, self.live_url, self.storage_urls).items():
             handler.send_header(name, value)
         handler.end_headers()
         if not head:

@@ -373,10 +373,12 @@ def test_web_client_headers_are_the_policy_make_serve_uses(stack: dict[str, Any]
     config = stack["Resources"]["WebResponseHeaders"]["Properties"]["ResponseHeadersPolicyConfig"]
     security = config["SecurityHeadersConfig"]
     csp = _resolve(security["ContentSecurityPolicy"]["ContentSecurityPolicy"], env)
-    # THEN CloudFront sends exactly the CSP the local web origin sends for the same API and
-    # live endpoint: connections to the API's and the WebSocket API's origins only
+    # THEN CloudFront sends exactly the CSP the local web origin sends for the same API, live
+    # endpoint and attachment storage: connections to the API's and the WebSocket API's
+    # origins, and to S3's (path-style presigned URLs: regional, global in us-east-1) only
     live = "wss://abc123.execute-api.eu-west-1.amazonaws.com/prod"
-    assert csp == content_security_policy(env["PublicApiUrl"], live)
+    storage = ["https://s3.eu-west-1.amazonaws.com", "https://s3.amazonaws.com"]
+    assert csp == content_security_policy(env["PublicApiUrl"], live, storage)
     assert "connect-src 'self' https://sync.example:8443 wss://abc123." in csp
     assert security["ContentSecurityPolicy"]["Override"] is True
     # AND the other headers match too

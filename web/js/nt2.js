@@ -12,6 +12,7 @@ import * as rotation from "./core/rotation.js";
 import * as backup from "./core/backup.js";
 import * as live from "./core/live.js";
 import * as notices from "./core/notices.js";
+import * as attachments from "./core/attachments.js";
 
 export { Nt2Error, cleanText };
 
@@ -97,6 +98,25 @@ export function deleteItem(id) {
 
 export function onChange(cb) {
   return vault.onChange(cb);
+}
+
+// -- attachments ---------------------------------------------------------------------------------
+// Files live (encrypted) on the sync server only; each call may open a session, so it runs
+// with the writers. [{id, name, size}] of an item; the id of a new attachment; its bytes.
+export function listAttachments(itemId) {
+  return guard(async () => attachments.listAttachments(itemId));
+}
+
+export function addAttachment(itemId, name, bytes) {
+  return guard(() => vault.exclusive(() => attachments.addAttachment(itemId, name, bytes)));
+}
+
+export function getAttachment(attachmentId) {
+  return guard(() => vault.exclusive(() => attachments.getAttachment(attachmentId)));
+}
+
+export function removeAttachment(attachmentId) {
+  return guard(() => vault.exclusive(() => attachments.removeAttachment(attachmentId)));
 }
 
 // cb(sentences): the warnings of a sync (also a background one), each a sentence to show.

@@ -49,6 +49,8 @@ const SENTENCES = {
   payload_too_large: "That is larger than the server accepts.",
   quota_exceeded: "The vault's storage quota on the server is full.",
   batch_mismatch: "The server holds another version of a pending push.",
+  attachment_not_found: "The server holds no such attachment (it was removed, or its upload never finished).",
+  attachment_mismatch: "The uploaded attachment did not arrive intact; try attaching the file again.",
 };
 
 export function serverError(status, code, serverMessage, retryAfter = null) {
@@ -179,6 +181,18 @@ export class Api {
   liveTicket() {
     return this.request("POST", "/live/ticket");
   }
+  attachmentUpload(attachmentId, size, sha256) {
+    return this.request("POST", `/attachments/${encodeURIComponent(attachmentId)}/upload`, { json: { size, sha256 } });
+  }
+  attachmentCommit(attachmentId) {
+    return this.request("POST", `/attachments/${encodeURIComponent(attachmentId)}/commit`);
+  }
+  attachmentDownload(attachmentId) {
+    return this.request("GET", `/attachments/${encodeURIComponent(attachmentId)}/download`);
+  }
+  attachmentDelete(attachmentId) {
+    return this.request("DELETE", `/attachments/${encodeURIComponent(attachmentId)}`);
+  }
 
   // Every page of the device list; a cursor that repeats or a list that does not end is refused.
   async devices() {
@@ -197,4 +211,76 @@ export class Api {
     }
     throw new Nt2Error("server_lied", "The server's device list does not end; nothing was changed.");
   }
+}
+
+// -- the attachment storage (presigned S3 URLs, another origin than the API) ---------------------
+function storageUrl(url) {
+  let parsed = null;
+  try {
+    parsed = new URL(String(url));
+  } catch {
+    parsed = null;
+  }
+  if (!parsed || !["http:", "https:"].includes(parsed.protocol)) throw new Nt2Error("server_lied", "The server's attachment address is not an http(s) URL; nothing was sent.");
+  return parsed.href;
+}
+
+// PUT with exactly the headers the server returned (they are signed). 412: an earlier PUT of
+// this object landed (If-None-Match: *), so the commit that follows verifies it.
+export async function putBlob(url, headers, bytes) {
+  const target = storageUrl(url);
+  const sent = {};
+  for (const [name, value] of Object.entries(headers && typeof headers === "object" ? headers : {})) {
+    if (typeof value === "string") sent[name] = value;
+  }
+  for (let attempt = 1; ; attempt++) {
+    let response;
+    try {
+      response = await fetch(target, { method: "PUT", headers: sent, body: bytes, credentials: "omit", redirect: "error" });
+    } catch (err) {
+      if (attempt < 3) {
+        await sleep(200 * 2 ** attempt);
+        continue;
+      }
+      throw new Nt2Error("network", "Cannot reach the attachment storage; try again.", { cause: err });
+    }
+    if (response.ok || response.status === 412) return;
+    throw new Nt2Error("storage_error", `The attachment storage refused the upload (HTTP ${response.status}); try again.`, { status: response.status });
+  }
+}
+
+// GET at most `maxBytes` (an honest blob is never longer than its reference allows).
+// no-store: a removed file's ciphertext should not linger in the browser's disk cache, and
+// each open checks what the storage holds now (a plain GET has no preflight to lose).
+export async function getBlob(url, maxBytes) {
+  const target = storageUrl(url);
+  let response;
+  try {
+    response = await fetch(target, { credentials: "omit", redirect: "error", cache: "no-store" });
+  } catch (err) {
+    throw new Nt2Error("network", "Cannot reach the attachment storage; try again.", { cause: err });
+  }
+  if (!response.ok) throw new Nt2Error("storage_error", `The attachment storage refused the download (HTTP ${response.status}); try again.`, { status: response.status });
+  const tooLong = () => new Nt2Error("tampered_attachment", "The attachment the server sent is longer than the file it stands for; refusing it.");
+  if (Number(response.headers.get("Content-Length")) > maxBytes) throw tooLong();
+  const reader = response.body.getReader();
+  const parts = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.length;
+    if (total > maxBytes) {
+      await reader.cancel();
+      throw tooLong();
+    }
+    parts.push(value);
+  }
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
 }
