@@ -291,3 +291,20 @@ def test_the_item_editor_attaches_downloads_and_removes_a_file(
     said(ui, "Removed “scan.pdf”.")
     expect(ui.get_by_text("No attachments.")).to_be_visible()
     assert page_errors == []
+
+
+def test_a_blob_whose_deletion_failed_is_deleted_by_the_next_sync(
+    page: Any, web_server: Any
+) -> None:
+    # GIVEN an attached file, and the server's DELETE of it failing (the network drops it)
+    item_id = web_vault_with_item(page, web_server)
+    attachment_id = attach_in_page(page, item_id, "scan.bin", FILE)
+    assert object_key(web_server, attachment_id) is not None
+    page.route(f"**/api/attachments/{attachment_id}", lambda route: route.abort())
+    # WHEN the person removes it: the removal itself is done, the blob is still held
+    page.evaluate("async (id) => nt2.removeAttachment(id)", attachment_id)
+    assert object_key(web_server, attachment_id) is not None
+    # THEN the next sync, with the network back, deletes the blob
+    page.unroute(f"**/api/attachments/{attachment_id}")
+    page.evaluate("async () => nt2.syncNow()")
+    assert object_key(web_server, attachment_id) is None

@@ -11,6 +11,7 @@ import { checkPullPage } from "./pages.js";
 import { call, ensureSession } from "./session.js";
 import { isReserved } from "./reserved.js";
 import { emitNotices } from "./notices.js";
+import { retryDeletes } from "./attachments.js";
 import { openRemoteDeletion, openRemoteItem, stillOldKey, takeNotices } from "./rekey.js";
 import { V, emitChange, localEdit, newItemId, now, persist, plaintextOf, requireUnlocked } from "./vault.js";
 
@@ -47,6 +48,7 @@ export async function syncOnce(onProgress = null) {
   await pull(summary, onProgress);
   if (dirtyRows(1).length) await push(summary, onProgress);
   await manifests.publish(); // only when this sync gave it something new to attest
+  await retryDeletes(); // files removed here whose deletion the server did not take yet
   V.st.lastSyncAt = now();
   await persist();
   summary.notices.push(...takeNotices());
