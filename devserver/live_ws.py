@@ -150,14 +150,26 @@ class LiveServer:
     # --- management API side ----------------------------------------------------------
 
     async def _ready(self, cid: str) -> Any:
-        """The open connection of `cid` (waiting for a handshake in progress), else None."""
+        """The open connection of `cid` (waiting for a handshake in progress), else None.
+
+        A client that went away after $connect said yes but before the handshake completed
+        never reaches `_session`: it is forgotten here at once (a $disconnect for the app),
+        not waited for, or every later post to it would stall the request that makes it."""
         ready = self.ready.get(cid)
         if ready is None:
             return None
-        try:
-            await asyncio.wait_for(ready.wait(), 2)
-        except TimeoutError:
-            return None
+        deadline = self.loop.time() + 2
+        while not ready.is_set():
+            transport = getattr(self.connections.get(cid), "transport", None)
+            if transport is None or transport.is_closing():
+                self.connections.pop(cid, None)
+                self.ready.pop(cid, None)
+                event = ws_event("$disconnect", cid, self._domain())
+                await asyncio.to_thread(self.disconnect, event, None)
+                return None
+            if self.loop.time() > deadline:
+                return None
+            await asyncio.sleep(0.02)
         return self.connections.get(cid)
 
     async def _post(self, cid: str, data: bytes) -> bool:
