@@ -103,3 +103,19 @@ def page(new_page: Any) -> Any:
 def web_server(server_factory: Any) -> Any:
     """A local server (API, live endpoint, web origin) for the browser tests of a worker."""
     return server_factory()
+
+
+@pytest.fixture(scope="module")
+def proxy(server_factory: Any) -> Iterator[Any]:
+    """A server behind tests/support/lying_proxy.py whose public URL (and the web origin's
+    API) is the proxy's, so signatures made for it verify; `proxy.web` is its web origin."""
+    from tests.e2e.conftest import free_port
+    from tests.support.lying_proxy import LyingProxy
+
+    lying = LyingProxy(free_port())
+    server = server_factory(PUBLIC_API_URL=lying.url)
+    lying.start(server.url)
+    lying.web = server.web_url()  # type: ignore[attr-defined]
+    lying.web_url = lambda: lying.web  # type: ignore[attr-defined]  # as a web_server
+    yield lying
+    lying.stop()

@@ -5,31 +5,18 @@ the app served from that server's own web origin (its CSP names the proxy as the
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from chalicelib.shared.encoding import b64url_decode, b64url_encode
 from tests.e2e.browser.web_harness import evaluate_error, open_harness, web_context
-from tests.e2e.conftest import free_port
 from tests.support.lying_proxy import LyingProxy
 
 __all__ = ["web_context"]
 pytestmark = pytest.mark.e2e
 PULL = "/api/sync/pull"
 BOOT = "/api/vault/bootstrap"
-
-
-@pytest.fixture(scope="module")
-def proxy(server_factory: Any) -> Iterator[LyingProxy]:
-    """A server whose public URL is the proxy's, so signatures made for it verify."""
-    proxy = LyingProxy(free_port())
-    server = server_factory(PUBLIC_API_URL=proxy.url)
-    proxy.start(server.url)
-    proxy.web = server.web_url()  # type: ignore[attr-defined]
-    yield proxy
-    proxy.stop()
 
 
 @pytest.fixture

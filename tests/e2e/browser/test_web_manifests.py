@@ -19,7 +19,6 @@ from nt2sync.engine import Client
 from nt2sync.sync import sync_now
 from tests.e2e.browser.web_harness import evaluate_error, open_harness, web_context
 from tests.e2e.client_cli import run
-from tests.e2e.conftest import free_port
 from tests.support.lying_proxy import LyingProxy
 from tests.unit.test_manifests import (
     KEY,
@@ -247,17 +246,6 @@ def test_the_clis_manifest_is_verified_when_the_browser_joins_and_pulls(
 
 
 # -- a lying server that a manifest exposes --------------------------------------------------------
-@pytest.fixture(scope="module")
-def proxy(server_factory: Any) -> Iterator[LyingProxy]:
-    """A server whose public URL is the proxy's (the CLI and the page both go through it)."""
-    proxy = LyingProxy(free_port())
-    server = server_factory(PUBLIC_API_URL=proxy.url)
-    proxy.start(server.url)
-    proxy.web = server.web_url()  # type: ignore[attr-defined]
-    yield proxy
-    proxy.stop()
-
-
 @pytest.fixture
 def lied_to(web_context: Any, proxy: LyingProxy, tmp_path: Path) -> Iterator[dict[str, Any]]:
     """A CLI vault (alpha, beta) synced through the proxy, and a page on the proxy's origin."""

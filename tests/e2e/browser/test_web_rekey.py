@@ -12,7 +12,12 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.browser.web_harness import evaluate_error, open_harness, web_context
+from tests.e2e.browser.web_harness import (
+    evaluate_error,
+    open_harness,
+    serve_ciphertext,
+    web_context,
+)
 from tests.e2e.browser.web_ui import (
     add_item,
     create_vault,
@@ -362,15 +367,7 @@ def test_after_adopting_an_item_still_under_the_old_key_is_not_accepted_and_said
     ok(a, "item", "edit", alpha, "--body", "edited at epoch 1", password=NEW)
 
     # ... but the server serves that new version with the old key's ciphertext
-    def old_key_served(route: Any) -> None:
-        response = route.fetch()
-        body = response.json()
-        for item in body["items"]:
-            if item["id"] == alpha:
-                item["ciphertext"] = old_ct
-        route.fulfill(response=response, json=body)
-
-    harness.route("**/sync/pull*", old_key_served)
+    serve_ciphertext(harness, alpha, old_ct)
     summary = harness.evaluate("() => nt2.syncNow()")
     # THEN it is not accepted: the browser keeps its own copy and says why
     assert any("still sealed under the vault's previous key" in n for n in summary["notices"])

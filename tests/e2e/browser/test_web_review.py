@@ -11,7 +11,12 @@ from typing import Any
 import pytest
 
 from nt2sync.keyring import STILL_OLD_KEY
-from tests.e2e.browser.web_harness import evaluate_error, open_harness, web_context
+from tests.e2e.browser.web_harness import (
+    evaluate_error,
+    open_harness,
+    serve_ciphertext,
+    web_context,
+)
 from tests.e2e.client_cli import run
 
 __all__ = ["web_context"]
@@ -80,15 +85,7 @@ def test_an_item_still_under_the_old_key_is_refused_in_the_clis_words(
     ok(a, "item", "edit", alpha, "--body", "edited at epoch 1", password=NEW)
 
     # WHEN the server serves that edit with the old key's ciphertext
-    def old_key_served(route: Any) -> None:
-        response = route.fetch()
-        body = response.json()
-        for item in body["items"]:
-            if item["id"] == alpha:
-                item["ciphertext"] = old_ct
-        route.fulfill(response=response, json=body)
-
-    page.route("**/sync/pull*", old_key_served)
+    serve_ciphertext(page, alpha, old_ct)
     notices = page.evaluate("() => nt2.syncNow()")["notices"]
     page.unroute("**/sync/pull*")
     # THEN the page says so in the CLI's sentence (nt2sync/keyring.py)

@@ -15,24 +15,12 @@ from playwright.sync_api import expect
 
 from tests.e2e.browser.web_harness import open_harness, web_context
 from tests.e2e.browser.web_ui import go, heading, open_app, said, shot
-from tests.e2e.conftest import free_port
 from tests.support.lying_proxy import LyingProxy
 
 __all__ = ["web_context"]
 pytestmark = pytest.mark.e2e
 PASSWORD = "pw-one"
 BOOT = "/api/vault/bootstrap"
-
-
-@pytest.fixture(scope="module")
-def proxy(server_factory: Any) -> Iterator[LyingProxy]:
-    """A server whose public URL (and the web origin's API) is the proxy's."""
-    proxy = LyingProxy(free_port())
-    server = server_factory(PUBLIC_API_URL=proxy.url)
-    proxy.start(server.url)
-    proxy.web_url = lambda: server.web_url()  # type: ignore[attr-defined]
-    yield proxy
-    proxy.stop()
 
 
 @pytest.fixture

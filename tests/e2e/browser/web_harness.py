@@ -48,3 +48,17 @@ def evaluate_error(page: Any, script: str, arg: Any = None) -> dict[str, Any]:
         " catch (e) { return {code: e.code ?? e.name, message: String(e.message)}; } }"
     )
     return page.evaluate(wrapped, arg)  # type: ignore[no-any-return]
+
+
+def serve_ciphertext(page: Any, item_id: str, ciphertext: str) -> None:
+    """From now on the page's pulls bring `item_id` with `ciphertext` (a server that lies)."""
+
+    def served(route: Any) -> None:
+        response = route.fetch()
+        body = response.json()
+        for item in body["items"]:
+            if item["id"] == item_id:
+                item["ciphertext"] = ciphertext
+        route.fulfill(response=response, json=body)
+
+    page.route("**/sync/pull*", served)
